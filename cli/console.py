@@ -1,0 +1,34 @@
+"""Shared terminal helpers of the CLI: a stderr console, progress bars, and error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+T = TypeVar("T")
+
+
+def stderr_console() -> Console:
+    """Progress and warnings go to stderr; results go to stdout."""
+    return Console(stderr=True)
+
+
+def progress_bar(console: Console, quiet: bool = False):  # noqa: ANN201 -- a ProgressFactory (posebank.bank_build)
+    """A progress factory for library loops: (iterable, description, total) -> iterator with a rich bar."""
+
+    def track(items: Iterable[T], description: str, total: int) -> Iterator[T]:
+        if quiet:
+            yield from items
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(description, total=total)
+            for item in items:
+                yield item
+                bar.advance(task)
+
+    return track

@@ -1,0 +1,113 @@
+"""The `posebank` command line. Thin: parse options into a config, call one library function, summarise."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .console import progress_bar, stderr_console
+
+app = typer.Typer(
+    name="posebank",
+    help="Training data for multi-person 2D+3D human pose detection (LCR-Net++): MoCap banks, "
+    "pseudo-3D annotations, anchor-poses and the detector.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(err: Exception) -> typer.Exit:
+    stderr_console().print(f"[bold red]error:[/] {err}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _parse_sources(values: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"{v!r}: expected NAME=PATH, e.g. cmu=/data/cmu", param_hint="--source")
+        pairs.append((name.strip().lower(), str(Path(path).expanduser().resolve())))
+    return tuple(pairs)
+
+
+@app.command("build-bank")
+def build_bank_command(
+    source: Annotated[
+        list[str],
+        typer.Option(
+            "--source",
+            help="NAME=PATH, repeatable. NAME is cmu, hdm05, poseprior or bvh; PATH the dataset folder as "
+            "distributed (CMU: subjects/NN/NN.asf with NN_MM.amc; HDM05: HDM_<actor>.asf and "
+            "HDM_<actor>_*.amc anywhere below; BVH: *.bvh below; Pose Prior: testingSet.mat below).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder: shards/*.parquet and manifest.json.")],
+    views: Annotated[int, typer.Option(min=1, help="Random virtual cameras per pose.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the views: same inputs and seed give the same bank.")] = 0,
+    fps: Annotated[float, typer.Option(min=0, help="Resample sequences to this rate (nearest frames; 0 keeps all).")] = 30.0,
+    dedup_mm: Annotated[
+        float, typer.Option(min=0, help="Drop a pose within this mean per-joint distance (mm) of a kept pose of the same source (0: keep all).")
+    ] = 20.0,
+    skeleton: Annotated[str, typer.Option(help="Canonical joint set: j13 (LCR-Net) or j17.")] = "j13",
+    elevation_min: Annotated[float, typer.Option(help="Lowest camera elevation, degrees (negative: looking up).")] = -15.0,
+    elevation_max: Annotated[float, typer.Option(help="Highest camera elevation, degrees (positive: looking down).")] = 45.0,
+    roll_max: Annotated[float, typer.Option(min=0, help="Camera roll drawn in [-roll_max, roll_max] degrees.")] = 15.0,
+    poses_per_shard: Annotated[int, typer.Option(min=1, help="Poses per Parquet file (rows = poses x views).")] = 25_000,
+    workers: Annotated[int, typer.Option(min=1, help="Parallel processes reading files (same output for any value).")] = 1,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable files and list them in the manifest instead of failing.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out that holds a bank of other inputs or config.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Build the projection bank: MoCap -> canonical skeleton (metres) -> dedup -> random views -> Parquet.
+
+    Rerunning the same command resumes: files already read and shards already written are reused.
+    """
+    from posebank.bank_build import build_bank
+    from posebank.config import BankConfig, ViewConfig
+    from posebank.errors import PosebankError
+
+    console = stderr_console()
+    try:
+        config = BankConfig(
+            sources=_parse_sources(source), out=str(out), skeleton=skeleton, fps=fps, dedup_mm=dedup_mm, seed=seed,
+            view=ViewConfig(views=views, elevation_min_deg=elevation_min, elevation_max_deg=elevation_max, roll_max_deg=roll_max),
+            poses_per_shard=poses_per_shard, workers=workers, skip_bad=skip_bad,
+        )  # fmt: skip
+        report = build_bank(config, overwrite=overwrite, progress=progress_bar(console, quiet))
+    except (PosebankError, ValueError) as err:
+        raise _fail(err) from None
+    _print_bank_summary(report)
+
+
+def _print_bank_summary(report) -> None:  # noqa: ANN001 -- posebank.bank_build.BuildReport
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"bank {report.out}")
+    for col in ("source", "sequences", "poses", "kept", "dedup %", "rows"):
+        table.add_column(col, justify="right" if col != "source" else "left")
+    views = report.rows // max(1, sum(s["kept"] for s in report.stats.values()))
+    for source, s in report.stats.items():
+        dropped = 100.0 * (1 - s["kept"] / s["poses"]) if s["poses"] else 0.0
+        table.add_row(source, str(s["sequences"]), str(s["poses"]), str(s["kept"]), f"{dropped:.1f}", str(s["kept"] * views))
+    out = Console()
+    out.print(table)
+    out.print(
+        f"{report.rows} rows; shards written {report.shards_written}, reused {report.shards_reused}; "
+        f"skipped {len(report.skipped)} file(s); {report.seconds.get('total', 0):.1f} s"
+    )
+    for s in report.skipped:
+        out.print(f"  skipped {s['path']}: {s['reason']}", highlight=False)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log library messages.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    app()

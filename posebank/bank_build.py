@@ -1,0 +1,376 @@
+"""`posebank build-bank`: MoCap folders -> canonical poses -> dedup -> random views -> Parquet shards.
+
+Stages, each resumable:
+1. per motion file (parallel over --workers): read, map onto the canonical skeleton, resample to
+   --fps, centre on the body centre; cached in <out>/.cache keyed by the file digests and the config;
+2. per source: deduplicate in 3D (posebank.dedup) and give every kept pose a stable pose_id;
+3. per shard: draw the views, orient and project, write <out>/shards/<source>-NNNNN.parquet; a shard
+   whose key (config + content) matches the file on disk is not written again.
+Then <out>/manifest.json records config, inputs with sha256, what was skipped and why, statistics and
+every shard with its rows and sha256.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from .bank import MANIFEST, SHARDS_DIR
+from .canonical import CanonicalPoses, canonical_poses
+from .config import SOURCES, BankConfig, to_dict, to_json
+from .dedup import deduplicate
+from .errors import InputError, OutputConflictError
+from .provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+from .skeleton import Skeleton, get_skeleton
+from .sources import DiscoveryProblem, MotionJob, discover
+from .views import Views, draw_views, hash_ids, project_views
+
+LOG = logging.getLogger(__name__)
+CACHE_DIR = ".cache"
+JOB_FILE = ".job.json"
+# Bump when the per-file output changes meaning, so old caches are not reused.
+_CACHE_VERSION = 1
+
+T = TypeVar("T")
+ProgressFactory = Callable[[Iterable[T], str, int], Iterator[T]]
+
+
+def _no_progress(items: Iterable[T], description: str, total: int) -> Iterator[T]:
+    yield from items
+
+
+@dataclass
+class BuildReport:
+    """What a build did: counts per source, skipped files, shards written or reused, seconds."""
+
+    out: Path
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    shards_written: int = 0
+    shards_reused: int = 0
+    rows: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Input:
+    job: MotionJob
+    sha256: tuple[str, ...]  # one per path of the job
+
+    @property
+    def key(self) -> str:
+        return sha256_bytes(self.job.source, *self.sha256)
+
+
+def _hash_inputs(jobs: list[MotionJob]) -> list[_Input]:
+    digests: dict[str, str] = {}
+    out = []
+    for job in jobs:
+        for p in job.paths:
+            if p not in digests:
+                digests[p] = sha256_file(p)
+        out.append(_Input(job, tuple(digests[p] for p in job.paths)))
+    return out
+
+
+def _check_out(out: Path, identity: str, overwrite: bool) -> None:
+    """Refuse an --out that holds another job's output, unless overwriting (the cache is kept:
+    it is keyed by content, so it is valid for any job)."""
+    job_file = out / JOB_FILE
+    if job_file.is_file():
+        previous = json.loads(job_file.read_text(encoding="utf-8")).get("identity")
+        if previous == identity:
+            return
+        if not overwrite:
+            raise OutputConflictError(
+                f"{out} holds a bank built from other inputs or another config; "
+                "use another --out, or --overwrite to replace it"
+            )
+    elif (out / SHARDS_DIR).exists() and not overwrite:
+        raise OutputConflictError(f"{out} holds shards of an unknown job; use another --out or --overwrite")
+    for stale in (out / SHARDS_DIR, out / MANIFEST):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+
+
+def _cache_path(out: Path, item: _Input, config: BankConfig) -> Path:
+    key = sha256_bytes(item.key, config.skeleton, repr(float(config.fps)), str(_CACHE_VERSION))[:20]
+    return out / CACHE_DIR / item.job.source / f"{item.job.sequence}-{key}.npz"
+
+
+def _load_cached(path: Path, job: MotionJob) -> CanonicalPoses | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            return CanonicalPoses(job, z["poses_m"], z["frames"], float(z["fps"]))
+    except (OSError, ValueError, KeyError):
+        LOG.warning("ignoring an unreadable cache file %s", path)
+        return None
+
+
+def _save_cached(path: Path, poses: CanonicalPoses) -> None:
+    from .provenance import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, poses_m=poses.poses_m, frames=poses.frames, fps=np.float64(poses.fps))
+
+
+def _read_one(args: tuple[MotionJob, str, float]) -> CanonicalPoses | InputError:
+    job, skeleton_name, fps = args
+    try:
+        return canonical_poses(job, get_skeleton(skeleton_name), fps)
+    except InputError as e:  # returned, not raised: the parent decides (fail or --skip-bad)
+        return e
+
+
+def _read_all(
+    inputs: list[_Input], config: BankConfig, out: Path, progress: ProgressFactory
+) -> tuple[dict[str, CanonicalPoses], list[dict[str, str]]]:
+    """Stage 1. Returns canonical poses by input key, and the skipped files with their reasons."""
+    results: dict[str, CanonicalPoses] = {}
+    todo = []
+    for item in inputs:
+        cached = _load_cached(_cache_path(out, item, config), item.job)
+        if cached is None:
+            todo.append(item)
+        else:
+            results[item.key] = cached
+    skipped: list[dict[str, str]] = []
+    args = [(item.job, config.skeleton, config.fps) for item in todo]
+    if config.workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=config.workers) as pool:
+            outcomes: Iterable[CanonicalPoses | InputError] = list(
+                progress(pool.map(_read_one, args, chunksize=1), "reading motions", len(todo))
+            )
+    else:
+        outcomes = progress(map(_read_one, args), "reading motions", len(todo))
+    for item, outcome in zip(todo, outcomes):
+        if isinstance(outcome, InputError):
+            if not config.skip_bad:
+                raise outcome
+            LOG.warning("skipping %s", outcome)
+            skipped.append({"path": str(outcome.path), "reason": str(outcome)})
+            continue
+        _save_cached(_cache_path(out, item, config), outcome)
+        results[item.key] = outcome
+    return results, skipped
+
+
+@dataclass(frozen=True)
+class _SourcePoses:
+    """The kept poses of one source, in build order."""
+
+    source: str
+    poses_m: npt.NDArray[np.float32]  # (P, J, 3) world, body-centred
+    pose_ids: npt.NDArray[np.int64]  # (P,)
+    subjects: npt.NDArray[np.object_]  # (P,)
+    sequences: npt.NDArray[np.object_]  # (P,)
+    frames: npt.NDArray[np.int32]  # (P,)
+    inputs: list[_Input]
+
+
+def _dedup_source(
+    source: str, items: list[_Input], poses: dict[str, CanonicalPoses], skeleton: Skeleton, dedup_mm: float
+) -> tuple[_SourcePoses, dict[str, int]]:
+    """Stage 2 for one source: concatenate in (subject, sequence) order, deduplicate, assign pose ids."""
+    items = sorted((i for i in items if i.key in poses), key=lambda i: (i.job.subject, i.job.sequence, i.job.paths))
+    j = skeleton.num_joints
+    arrays = [poses[i.key].poses_m for i in items] or [np.zeros((0, j, 3), np.float32)]
+    all_poses = np.concatenate(arrays)
+    lengths = [len(poses[i.key].frames) for i in items]
+    all_frames = np.concatenate([poses[i.key].frames for i in items]) if items else np.zeros(0, np.int32)
+    seq_index = np.repeat(np.arange(len(items)), lengths)
+    keep = deduplicate(all_poses, skeleton, dedup_mm)
+    labels = [f"{source}/{i.job.subject}/{i.job.sequence}" for i in items]
+    kept_seq = seq_index[keep]
+    pose_ids = hash_ids([labels[s] for s in kept_seq], all_frames[keep]) if keep.any() else np.zeros(0, np.int64)
+    if len(np.unique(pose_ids)) != len(pose_ids):  # 63-bit hashes: a collision means duplicated sequences
+        raise InputError(items[0].job.paths[-1], f"{source}: two poses share a pose_id (duplicated sequence names?)")
+    subjects = np.array([i.job.subject for i in items], dtype=object)
+    sequences = np.array([i.job.sequence for i in items], dtype=object)
+    kept = _SourcePoses(
+        source, all_poses[keep], pose_ids, subjects[kept_seq], sequences[kept_seq], all_frames[keep], items
+    )
+    stats = {"sequences": len(items), "poses": int(len(all_poses)), "kept": int(keep.sum())}
+    return kept, stats
+
+
+def _shard_metadata(config: BankConfig, skeleton: Skeleton, shard_key: str, inputs: list[_Input]) -> dict[str, Any]:
+    return {
+        "kind": "bank",
+        "skeleton": skeleton.name,
+        "joint_names": list(skeleton.joint_names),
+        "units": "m",
+        "frame": "camera: x right, y down, z forward; origin at the body centre (mean of hips and shoulders)",
+        "pose_2d": "orthographic projection (x, y) of pose_3d, metres",
+        "config": to_dict(config),
+        "version": package_version(),
+        "git_rev": git_revision(),
+        "shard_key": shard_key,
+        "inputs": [{"paths": list(i.job.paths), "sha256": list(i.sha256)} for i in inputs],
+    }
+
+
+def _shard_table(part: _SourcePoses, sl: slice, config: BankConfig, skeleton: Skeleton, metadata: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    from .shards import bank_schema, fixed_list, with_metadata
+
+    views: Views = draw_views(config.seed, part.pose_ids[sl], config.view)
+    pose_3d, pose_2d = project_views(part.poses_m[sl], views)
+    p, v = views.azimuth_deg.shape
+    j = skeleton.num_joints
+    rep = lambda a: np.repeat(a, v)  # noqa: E731 -- rows are pose-major: (pose 0, view 0..V-1), ...
+    columns = {
+        "pose_id": pa.array(rep(part.pose_ids[sl]), pa.int64()),
+        "view_id": pa.array(np.tile(np.arange(v, dtype=np.int32), p), pa.int32()),
+        "source": pa.array([part.source] * (p * v), pa.string()),
+        "subject": pa.array(rep(part.subjects[sl]).tolist(), pa.string()),
+        "sequence": pa.array(rep(part.sequences[sl]).tolist(), pa.string()),
+        "frame": pa.array(rep(part.frames[sl]), pa.int32()),
+        "azimuth_deg": pa.array(views.azimuth_deg.reshape(-1).astype(np.float32), pa.float32()),
+        "elevation_deg": pa.array(views.elevation_deg.reshape(-1).astype(np.float32), pa.float32()),
+        "roll_deg": pa.array(views.roll_deg.reshape(-1).astype(np.float32), pa.float32()),
+        "pose_3d": fixed_list(pose_3d, j * 3),
+        "pose_2d": fixed_list(pose_2d, j * 2),
+    }
+    schema = with_metadata(bank_schema(j), metadata)
+    return pa.Table.from_arrays(list(columns.values()), schema=schema)
+
+
+def _write_shards(
+    parts: list[_SourcePoses], config: BankConfig, skeleton: Skeleton, out: Path, progress: ProgressFactory,
+    report: BuildReport,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Stage 3: write (or reuse) every shard; return the manifest's shard list."""
+    from .shards import read_metadata, write_table_atomic
+
+    identity = to_json(config.job_identity())
+    plan = []
+    for part in parts:
+        for index, start in enumerate(range(0, len(part.pose_ids), config.poses_per_shard)):
+            plan.append((part, index, slice(start, start + config.poses_per_shard)))
+    shards = []
+    for part, index, sl in progress(plan, "writing shards", len(plan)):
+        rel = f"{SHARDS_DIR}/{part.source}-{index:05d}.parquet"
+        path = out / rel
+        shard_key = sha256_bytes(identity, part.pose_ids[sl].tobytes(), part.poses_m[sl].tobytes())
+        reuse = path.is_file() and read_metadata(path).get("shard_key") == shard_key
+        if reuse:
+            report.shards_reused += 1
+        else:
+            used = sorted(set(part.sequences[sl]))
+            inputs = [i for i in part.inputs if i.job.sequence in used]
+            table = _shard_table(part, sl, config, skeleton, _shard_metadata(config, skeleton, shard_key, inputs))
+            write_table_atomic(table, path)
+            report.shards_written += 1
+        rows = len(part.pose_ids[sl]) * config.view.views
+        shards.append({"file": rel, "source": part.source, "rows": rows, "sha256": sha256_file(path),
+                       "bytes": path.stat().st_size})  # fmt: skip
+    wanted = {s["file"] for s in shards}
+    for f in (out / SHARDS_DIR).glob("*.parquet"):
+        if f"{SHARDS_DIR}/{f.name}" not in wanted:  # left by an interrupted build of other content
+            f.unlink()
+    return shards
+
+
+def build_bank(config: BankConfig, *, overwrite: bool = False, progress: ProgressFactory | None = None) -> BuildReport:
+    """Build (or resume) the projection bank described by `config` into `config.out`.
+
+    Args:
+        config: sources, skeleton, fps, dedup threshold, views, seed, ...
+        overwrite: replace an --out that holds another job's bank.
+        progress: wraps the long loops (iterable, description, total) -> iterator; None for silence.
+
+    Returns:
+        A BuildReport (the manifest.json written in `config.out` holds the same and more).
+
+    Raises:
+        InputError: a bad or missing input (unless config.skip_bad, for unreadable motion files).
+        OutputConflictError: `config.out` holds another job's bank and `overwrite` is False.
+    """
+    progress = progress or _no_progress
+    if not config.sources:
+        raise ValueError("no --source given")
+    for source, _ in config.sources:
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    if config.view.views < 1:
+        raise ValueError("--views must be at least 1")
+    skeleton = get_skeleton(config.skeleton)
+    out = Path(config.out)
+    report = BuildReport(out=out)
+    t0 = time.perf_counter()
+
+    jobs: list[MotionJob] = []
+    problems: list[DiscoveryProblem] = []
+    for source, root in config.sources:
+        found, unusable = discover(source, root)
+        jobs += found
+        problems += unusable
+    if problems and not config.skip_bad:
+        first = problems[0]
+        raise InputError(first.path, f"{first.reason} ({len(problems)} such file(s); --skip-bad to go on without)")
+    inputs = _hash_inputs(jobs)
+    identity = sha256_bytes(to_json(config.job_identity()), *sorted(i.key for i in inputs))
+    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out, identity, overwrite)
+    write_json_atomic(out / JOB_FILE, {"identity": identity, "config": to_dict(config)})
+    report.seconds["discover_and_hash"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    poses, skipped = _read_all(inputs, config, out, progress)
+    report.skipped = [{"path": p.path, "reason": p.reason} for p in problems] + skipped
+    report.seconds["read"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    parts = []
+    for source in dict.fromkeys(s for s, _ in config.sources):
+        part, stats = _dedup_source(source, [i for i in inputs if i.job.source == source], poses, skeleton, config.dedup_mm)
+        parts.append(part)
+        report.stats[source] = stats
+    report.seconds["dedup"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    shards = _write_shards(parts, config, skeleton, out, progress, report)
+    report.rows = sum(s["rows"] for s in shards)
+    report.seconds["views_and_write"] = time.perf_counter() - t
+
+    read_ok = {i.key for i in inputs} & set(poses)
+    manifest = {
+        "kind": "bank",
+        "version": package_version(),
+        "git_rev": git_revision(),
+        "schema_version": 1,
+        "skeleton": {"name": skeleton.name, "joint_names": list(skeleton.joint_names)},
+        "units": "m",
+        "config": to_dict(config),
+        "identity": identity,
+        "inputs": [
+            {"source": i.job.source, "subject": i.job.subject, "sequence": i.job.sequence,
+             "files": [{"path": p, "sha256": h} for p, h in zip(i.job.paths, i.sha256)],
+             "frames_kept_after_resampling": int(len(poses[i.key].frames)) if i.key in read_ok else None}
+            for i in inputs
+        ],  # fmt: skip
+        "skipped": report.skipped,
+        "stats": report.stats,
+        "rows": report.rows,
+        "shards": shards,
+    }
+    write_json_atomic(out / MANIFEST, manifest)
+    report.seconds["total"] = time.perf_counter() - t0
+    return report

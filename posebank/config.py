@@ -1,0 +1,57 @@
+"""Typed, frozen configurations: one per stage. Their JSON form goes into every output's provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SOURCES: tuple[str, ...] = ("cmu", "hdm05", "poseprior", "bvh")
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """How the random virtual cameras of the bank are drawn (per pose, independent of everything else)."""
+
+    views: int = 20  # virtual cameras per pose
+    elevation_min_deg: float = -15.0  # camera below the body centre looking up (negative) ...
+    elevation_max_deg: float = 45.0  # ... to above it looking down, as photos of people are taken
+    roll_max_deg: float = 15.0  # roll uniform in [-roll_max, +roll_max] about the optical axis
+    # Azimuth is always uniform over [0, 360) degrees: people face every direction.
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """Configuration of `posebank build-bank`.
+
+    `sources` pairs a source name (cmu|hdm05|poseprior|bvh) with the dataset folder as distributed.
+    """
+
+    sources: tuple[tuple[str, str], ...] = ()  # ((source, path), ...) in the order given
+    out: str = "bank"  # output directory
+    skeleton: str = "j13"  # canonical joint set: j13 (LCR-Net) or j17 (adds pelvis, spine, thorax, neck)
+    fps: float = 30.0  # resample MoCap sequences to this rate before deduplication (nearest frames)
+    dedup_mm: float = 20.0  # drop a pose within this mean per-joint distance (mm) of a kept pose
+    seed: int = 0  # seeds the virtual views; same inputs + seed -> same bank
+    view: ViewConfig = field(default_factory=ViewConfig)
+    poses_per_shard: int = 25_000  # poses per Parquet file (rows = poses x views)
+    workers: int = 1  # parallel processes for reading files (does not change the output)
+    skip_bad: bool = False  # skip unreadable files (listed in the manifest) instead of failing
+
+    def job_identity(self) -> dict[str, Any]:
+        """What defines the bank's content: everything but the output folder and the worker count."""
+        d = to_dict(self)
+        for k in ("out", "workers"):
+            d.pop(k)
+        return d
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain JSON-able data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def to_json(config: Any) -> str:
+    """Canonical JSON of a config (sorted keys), as stored in Parquet metadata and manifests."""
+    return json.dumps(to_dict(config), sort_keys=True)

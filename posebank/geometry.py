@@ -1,0 +1,109 @@
+"""Pure numpy geometry: rotations, virtual cameras, projection. No I/O, no state, no hidden randomness.
+
+Frames (DESIGN.md):
+- world: metres, right-handed, +Y up (what `Motion.positions_m` holds);
+- camera: metres, x right, y down, z forward (image axes), centred on the body centre.
+Every function is vectorised over leading dimensions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.floating]
+
+# The camera at azimuth = elevation = roll = 0 stands on the world +Z axis looking towards -Z,
+# with its y axis pointing down: cam = diag(1, -1, -1) @ world. det = +1, so it is a proper rotation
+# and no view mirrors the body (left stays left).
+_WORLD_TO_CAMERA_BASE = np.diag([1.0, -1.0, -1.0])
+
+
+def axis_rotation(axis: str, angle_rad: FloatArray) -> FloatArray:
+    """Rotation matrices (..., 3, 3) by `angle_rad` (...) about the world axis "x", "y" or "z" (right-hand rule)."""
+    angle_rad = np.asarray(angle_rad, dtype=np.float64)
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    one, zero = np.ones_like(c), np.zeros_like(c)
+    axis = axis.lower()
+    if axis == "x":
+        rows = ((one, zero, zero), (zero, c, -s), (zero, s, c))
+    elif axis == "y":
+        rows = ((c, zero, s), (zero, one, zero), (-s, zero, c))
+    elif axis == "z":
+        rows = ((c, -s, zero), (s, c, zero), (zero, zero, one))
+    else:
+        raise ValueError(f"axis must be x, y or z, got {axis!r}")
+    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def euler_to_matrix(angles_rad: FloatArray, axes: str) -> FloatArray:
+    """Compose elemental rotations: R = R_axes[0](a0) @ R_axes[1](a1) @ ...
+
+    Args:
+        angles_rad: (..., n) angles in radians, one per letter of `axes`.
+        axes: n letters from "xyz", e.g. "zyx" (BVH channel order Z Y X gives Rz @ Ry @ Rx).
+
+    Returns:
+        (..., 3, 3) rotation matrices; the identity when `axes` is empty.
+    """
+    angles_rad = np.asarray(angles_rad, dtype=np.float64)
+    if angles_rad.shape[-1] != len(axes):
+        raise ValueError(f"{len(axes)} axes ({axes!r}) for angles of shape {angles_rad.shape}")
+    out = np.broadcast_to(np.eye(3), angles_rad.shape[:-1] + (3, 3)).copy()
+    for i, axis in enumerate(axes):
+        out = out @ axis_rotation(axis, angles_rad[..., i])
+    return out
+
+
+def view_rotation(azimuth_rad: FloatArray, elevation_rad: FloatArray, roll_rad: FloatArray) -> FloatArray:
+    """World-to-camera rotations (N, 3, 3) of virtual cameras circling the body.
+
+    The camera turns by `azimuth_rad` about the world up axis, then looks down on the body by
+    `elevation_rad` (positive: camera above the body, looking down), then rolls by `roll_rad`
+    about its optical axis. Every result is a proper rotation (det +1).
+    """
+    yaw = axis_rotation("y", -np.asarray(azimuth_rad, dtype=np.float64))
+    # Positive pitch about the camera x axis (y down) tilts the optical axis downwards.
+    pitch = axis_rotation("x", np.asarray(elevation_rad, dtype=np.float64))
+    roll = axis_rotation("z", np.asarray(roll_rad, dtype=np.float64))
+    return roll @ pitch @ _WORLD_TO_CAMERA_BASE @ yaw
+
+
+def rotate(points: FloatArray, rotations: FloatArray) -> FloatArray:
+    """Apply rotations (..., 3, 3) to points (..., J, 3): p' = R p for every joint."""
+    if points.shape[-1] != 3 or rotations.shape[-2:] != (3, 3):
+        raise ValueError(f"need points (..., J, 3) and rotations (..., 3, 3), got {points.shape}, {rotations.shape}")
+    return np.einsum("...ij,...kj->...ki", rotations, points)
+
+
+def world_to_camera(poses_world: FloatArray, rotations: FloatArray) -> FloatArray:
+    """Body-centred world poses (N, J, 3) to camera frame (N, J, 3) by world-to-camera rotations (N, 3, 3)."""
+    return rotate(poses_world, rotations)
+
+
+def camera_to_world(poses_cam: FloatArray, rotations: FloatArray) -> FloatArray:
+    """Inverse of `world_to_camera`: camera-frame poses back to the body-centred world frame."""
+    return rotate(poses_cam, np.swapaxes(rotations, -1, -2))
+
+
+def project_orthographic(poses_cam: FloatArray) -> FloatArray:
+    """Orthographic projection (..., J, 2) of camera-frame poses (..., J, 3): keep x (right) and y (down)."""
+    if poses_cam.shape[-1] != 3:
+        raise ValueError(f"need (..., J, 3) camera-frame poses, got {poses_cam.shape}")
+    return poses_cam[..., :2]
+
+
+def heading_angle(poses_world: FloatArray, left_hip: int, right_hip: int) -> FloatArray:
+    """Yaw (...) in radians of the hip line (right hip -> left hip) about the world up axis, from +X."""
+    d = poses_world[..., left_hip, :] - poses_world[..., right_hip, :]
+    return np.arctan2(-d[..., 2], d[..., 0])
+
+
+def remove_heading(poses_world: FloatArray, left_hip: int, right_hip: int) -> FloatArray:
+    """Turn (..., J, 3) poses about the world up axis so that the hip line points along +X.
+
+    Two poses that differ only by the direction the person faces become equal: the bank draws
+    azimuths uniformly anyway, so such poses carry no new information.
+    """
+    yaw = heading_angle(poses_world, left_hip, right_hip)
+    return rotate(poses_world, axis_rotation("y", -yaw))

@@ -1,0 +1,121 @@
+"""Parquet shards: the explicit schemas, atomic writes, reading back and validation.
+
+The only module of posebank that imports pyarrow. Poses are float32 fixed-size lists, row-major
+(joint, coordinate), so pandas, polars and DuckDB read them without help.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .errors import InputError
+from .provenance import atomic_path
+
+SCHEMA_VERSION = 1
+META_PREFIX = "posebank."
+
+
+def bank_schema(num_joints: int) -> pa.Schema:
+    """Schema of the bank table: one row per (pose, view). Angles in degrees, poses in metres."""
+    return pa.schema(
+        [
+            pa.field("pose_id", pa.int64(), nullable=False),  # stable: hash of source/subject/sequence/frame
+            pa.field("view_id", pa.int32(), nullable=False),  # 0..views-1 for each pose
+            pa.field("source", pa.string(), nullable=False),  # cmu | hdm05 | poseprior | bvh
+            pa.field("subject", pa.string(), nullable=False),
+            pa.field("sequence", pa.string(), nullable=False),
+            pa.field("frame", pa.int32(), nullable=False),  # the source's own frame number
+            pa.field("azimuth_deg", pa.float32(), nullable=False),
+            pa.field("elevation_deg", pa.float32(), nullable=False),
+            pa.field("roll_deg", pa.float32(), nullable=False),
+            pa.field("pose_3d", pa.list_(pa.float32(), num_joints * 3), nullable=False),  # camera frame, m
+            pa.field("pose_2d", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # orthographic, m
+        ]
+    )
+
+
+def with_metadata(schema: pa.Schema, metadata: dict[str, Any]) -> pa.Schema:
+    """Attach posebank metadata (values JSON-encoded, keys prefixed "posebank.") to a schema."""
+    meta = {f"{META_PREFIX}{k}".encode(): json.dumps(v).encode() for k, v in metadata.items()}
+    meta[f"{META_PREFIX}schema_version".encode()] = str(SCHEMA_VERSION).encode()
+    return schema.with_metadata(meta)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The posebank metadata of one Parquet file (without reading its rows)."""
+    schema = pq.read_schema(path)
+    out: dict[str, Any] = {}
+    for k, v in (schema.metadata or {}).items():
+        key = k.decode()
+        if key.startswith(META_PREFIX):
+            out[key[len(META_PREFIX) :]] = json.loads(v.decode())
+    return out
+
+
+def fixed_list(values: npt.NDArray[np.floating], width: int) -> pa.FixedSizeListArray:
+    """(N, ...) array -> fixed_size_list<float32>[width] column (row-major flatten)."""
+    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    if flat.size % width:
+        raise ValueError(f"cannot split {flat.size} values into rows of {width}")
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float32()), width)
+
+
+def to_numpy(column: pa.ChunkedArray | pa.Array, shape: Sequence[int]) -> npt.NDArray[np.float32]:
+    """fixed_size_list<float32> column -> (N, *shape) float32 array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    return values.reshape((len(column), *shape))
+
+
+def write_table_atomic(table: pa.Table, path: str | Path, *, row_group_size: int = 100_000) -> None:
+    """Write `table` to `path` (zstd-compressed Parquet) via a temporary file and a rename."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size)
+
+
+def validate(table: pa.Table, schema: pa.Schema, *, path: str | Path = "") -> None:
+    """Check that `table` has exactly the columns and types of `schema`.
+
+    Raises:
+        InputError: naming the file and the first mismatching column.
+    """
+    for field in schema:
+        if field.name not in table.column_names:
+            raise InputError(path, f"missing column {field.name!r}")
+        got = table.schema.field(field.name).type
+        if got != field.type:
+            raise InputError(path, f"column {field.name!r} has type {got}, expected {field.type}")
+
+
+def open_dataset(paths: str | Path | Sequence[str | Path]) -> ds.Dataset:
+    """A pyarrow dataset over Parquet files (a shard folder, one file or a list of files)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(str(f) for f in p.rglob("*.parquet") if not f.name.startswith((".", "_")))
+        elif p.is_file():
+            files.append(str(p))
+        else:
+            raise InputError(p, "no such file or folder")
+    if not files:
+        raise InputError(paths[0], "no Parquet files found")
+    return ds.dataset(files, format="parquet")
+
+
+def iter_batches(
+    dataset: ds.Dataset, columns: Sequence[str] | None = None, batch_size: int = 65_536, filter: Any = None
+) -> Iterator[pa.RecordBatch]:
+    """Stream record batches in file order (memory stays bounded whatever the dataset's size)."""
+    yield from dataset.to_batches(columns=list(columns) if columns else None, batch_size=batch_size, filter=filter)

@@ -1,0 +1,116 @@
+"""Find the motions of a MoCap dataset folder, as distributed, and pair each motion with its skeleton.
+
+CMU: subjects/NN/NN.asf with NN_MM.amc. HDM05: HDM_<actor>.asf and HDM_<actor>_*.amc anywhere below.
+BVH: any *.bvh below. Pose Prior: the .mat files below that hold an `S` matrix (testingSet.mat).
+A motion without a skeleton is reported, never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class MotionJob:
+    """One motion to read.
+
+    Attributes:
+        source: "cmu" | "hdm05" | "poseprior" | "bvh".
+        subject: subject / actor id.
+        sequence: sequence name (the motion file's stem).
+        paths: the files to read: (asf, amc) for Acclaim sources, (file,) otherwise.
+    """
+
+    source: str
+    subject: str
+    sequence: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DiscoveryProblem:
+    """A file that was found but cannot be used (e.g. an AMC without its ASF)."""
+
+    path: str
+    reason: str
+
+
+def _files(root: Path, suffix: str) -> list[Path]:
+    # Case-insensitive suffix: archives unpacked on Windows carry .ASF / .AMC.
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == suffix)
+
+
+def _asf_for(amc: Path, asfs: list[Path]) -> Path | None:
+    """The skeleton of an AMC: the ASF whose stem is the longest "<stem>_" prefix of the AMC's stem.
+
+    CMU 09_12.amc -> 09.asf; HDM05 HDM_bd_depositFloorR_001_120.amc -> HDM_bd.asf. An ASF in the
+    AMC's own folder wins over one elsewhere with the same stem.
+    """
+    matches = [a for a in asfs if amc.stem.lower().startswith(a.stem.lower() + "_")]
+    if not matches:
+        return None
+    return max(matches, key=lambda a: (len(a.stem), a.parent == amc.parent))
+
+
+def _acclaim_jobs(source: str, root: Path) -> tuple[list[MotionJob], list[DiscoveryProblem]]:
+    asfs = _files(root, ".asf")
+    jobs, problems = [], []
+    for amc in _files(root, ".amc"):
+        asf = _asf_for(amc, asfs)
+        if asf is None:
+            problems.append(DiscoveryProblem(str(amc), "no skeleton: no <subject>.asf matches this motion's name"))
+            continue
+        subject = asf.stem[4:] if source == "hdm05" and asf.stem.upper().startswith("HDM_") else asf.stem
+        jobs.append(MotionJob(source, subject, amc.stem, (str(asf), str(amc))))
+    return jobs, problems
+
+
+def _bvh_jobs(root: Path) -> tuple[list[MotionJob], list[DiscoveryProblem]]:
+    jobs = []
+    for f in _files(root, ".bvh"):
+        # cgspeed names files <subject>_<take>.bvh; elsewhere the folder names the subject.
+        subject = f.stem.split("_")[0] if "_" in f.stem else f.parent.name
+        jobs.append(MotionJob("bvh", subject, f.stem, (str(f),)))
+    return jobs, []
+
+
+def _poseprior_jobs(root: Path) -> tuple[list[MotionJob], list[DiscoveryProblem]]:
+    from scipy.io import whosmat  # scipy is heavy: only when Pose Prior is asked for
+
+    jobs = []
+    for f in _files(root, ".mat"):
+        try:
+            names = {name for name, _, _ in whosmat(f)}
+        except Exception:  # noqa: BLE001 -- an unreadable .mat is not a Pose Prior file; it is reported below
+            names = set()
+        if "S" in names:
+            jobs.append(MotionJob("poseprior", "poseprior", f.stem, (str(f),)))
+    return jobs, []
+
+
+def discover(source: str, root: str | Path) -> tuple[list[MotionJob], list[DiscoveryProblem]]:
+    """List the motions of one dataset folder, sorted, and the files that cannot be used.
+
+    Raises:
+        InputError: the folder does not exist, or holds no motion of this source.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, f"{source}: not a folder")
+    if source in ("cmu", "hdm05"):
+        jobs, problems = _acclaim_jobs(source, root)
+    elif source == "bvh":
+        jobs, problems = _bvh_jobs(root)
+    elif source == "poseprior":
+        jobs, problems = _poseprior_jobs(root)
+    else:
+        raise ValueError(f"unknown source {source!r}")
+    if not jobs:
+        what = {"cmu": "*.amc with their *.asf", "hdm05": "*.amc with their *.asf", "bvh": "*.bvh",
+                "poseprior": ".mat files with an S matrix"}[source]  # fmt: skip
+        detail = f" ({len(problems)} unusable: {problems[0].reason})" if problems else ""
+        raise InputError(root, f"{source}: no motions found (looked for {what}){detail}")
+    return jobs, problems
