@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from .console import progress_bar, stderr_console
@@ -102,6 +103,41 @@ def _print_bank_summary(report) -> None:  # noqa: ANN001 -- posebank.bank_build.
     )
     for s in report.skipped:
         out.print(f"  skipped {s['path']}: {s['reason']}", highlight=False)
+
+
+@app.command("anchors")
+def anchors_command(
+    bank: Annotated[Path, typer.Option(exists=True, file_okay=False, resolve_path=True, help="Bank folder (build-bank --out).")],
+    out: Annotated[Path, typer.Option(help="Output folder: anchors.parquet, anchors_lcrnet.npy, manifest.json.")],
+    k: Annotated[int, typer.Option(min=1, help="Number of anchor-poses (the paper's best for MPII: 200).")] = 200,
+    seed: Annotated[int, typer.Option(help="Seeds the sample and the K-means initialisation.")] = 0,
+    engine: Annotated[str, typer.Option(help="auto | faiss | torch | numpy (auto: torch on a GPU, else faiss).")] = "auto",
+    sample: Annotated[int, typer.Option(min=0, help="Bank rows drawn for K-means (0: all).")] = 1_000_000,
+    niter: Annotated[int, typer.Option(min=1, help="K-means iterations.")] = 25,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace anchors of another bank or config in --out.")] = False,
+) -> None:
+    """Cluster anchor-poses with K-means on the bank's oriented 3D poses (full-body and upper-body 2D).
+
+    Also writes anchors_lcrnet.npy in the LCR-Net release layout: float32 (2K, 5J) rows
+    [x(J), y(J), X(J), Y(J), Z(J)], full-body anchors first, X and Y negated as the release stores them.
+    """
+    from posebank.anchors import AnchorConfig
+    from posebank.anchors_build import build_anchors
+    from posebank.errors import PosebankError
+
+    config = AnchorConfig(bank=str(bank), out=str(out), k=k, sample=sample, seed=seed, engine=engine, niter=niter)
+    try:
+        report = build_anchors(config, overwrite=overwrite)
+    except (PosebankError, ValueError) as err:
+        raise _fail(err) from None
+    m = report.anchors.members
+    if report.reused:
+        print(f"anchors in {out} are up to date ({report.anchors.k} anchors)")
+        return
+    print(
+        f"{report.anchors.k} anchors from {report.points} poses ({report.engine}) in {report.seconds['total']:.1f} s; "
+        f"members min {m.min()} median {int(np.median(m))} max {m.max()}; inertia {report.inertia:.1f} m^2 -> {out}"
+    )
 
 
 @app.callback()

@@ -217,7 +217,9 @@ def _shard_metadata(config: BankConfig, skeleton: Skeleton, shard_key: str, inpu
         "units": "m",
         "frame": "camera: x right, y down, z forward; origin at the body centre (mean of hips and shoulders)",
         "pose_2d": "orthographic projection (x, y) of pose_3d, metres",
-        "config": to_dict(config),
+        # The job's identity, not the whole config: --out and --workers do not change the content,
+        # so they stay out of the file and identical jobs give byte-identical shards.
+        "config": config.job_identity(),
         "version": package_version(),
         "git_rev": git_revision(),
         "shard_key": shard_key,

@@ -48,8 +48,9 @@ class BankConfig:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass as plain JSON-able data (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+    """A config dataclass (or a dict) as plain JSON-able data (tuples become lists)."""
+    data = config if isinstance(config, dict) else dataclasses.asdict(config)
+    return json.loads(json.dumps(data))
 
 
 def to_json(config: Any) -> str:

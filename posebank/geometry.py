@@ -23,17 +23,18 @@ def axis_rotation(axis: str, angle_rad: FloatArray) -> FloatArray:
     """Rotation matrices (..., 3, 3) by `angle_rad` (...) about the world axis "x", "y" or "z" (right-hand rule)."""
     angle_rad = np.asarray(angle_rad, dtype=np.float64)
     c, s = np.cos(angle_rad), np.sin(angle_rad)
-    one, zero = np.ones_like(c), np.zeros_like(c)
     axis = axis.lower()
-    if axis == "x":
-        rows = ((one, zero, zero), (zero, c, -s), (zero, s, c))
-    elif axis == "y":
-        rows = ((c, zero, s), (zero, one, zero), (-s, zero, c))
-    elif axis == "z":
-        rows = ((c, -s, zero), (s, c, zero), (zero, zero, one))
-    else:
+    if axis not in ("x", "y", "z"):
         raise ValueError(f"axis must be x, y or z, got {axis!r}")
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+    i = "xyz".index(axis)
+    j, k = (i + 1) % 3, (i + 2) % 3  # the plane of rotation, in right-handed order
+    out = np.zeros(angle_rad.shape + (3, 3))
+    out[..., i, i] = 1.0
+    out[..., j, j] = c
+    out[..., k, k] = c
+    out[..., j, k] = -s
+    out[..., k, j] = s
+    return out
 
 
 def euler_to_matrix(angles_rad: FloatArray, axes: str) -> FloatArray:
@@ -49,9 +50,11 @@ def euler_to_matrix(angles_rad: FloatArray, axes: str) -> FloatArray:
     angles_rad = np.asarray(angles_rad, dtype=np.float64)
     if angles_rad.shape[-1] != len(axes):
         raise ValueError(f"{len(axes)} axes ({axes!r}) for angles of shape {angles_rad.shape}")
-    out = np.broadcast_to(np.eye(3), angles_rad.shape[:-1] + (3, 3)).copy()
-    for i, axis in enumerate(axes):
-        out = out @ axis_rotation(axis, angles_rad[..., i])
+    if not axes:
+        return np.broadcast_to(np.eye(3), angles_rad.shape[:-1] + (3, 3)).copy()
+    out = axis_rotation(axes[0], angles_rad[..., 0])
+    for i in range(1, len(axes)):
+        out = out @ axis_rotation(axes[i], angles_rad[..., i])
     return out
 
 

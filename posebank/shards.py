@@ -43,6 +43,52 @@ def bank_schema(num_joints: int) -> pa.Schema:
     )
 
 
+def anchors_schema(num_joints: int) -> pa.Schema:
+    """Schema of the anchor-pose table (`posebank anchors`): one row per anchor."""
+    return pa.schema(
+        [
+            pa.field("anchor_id", pa.int32(), nullable=False),
+            pa.field("pose_3d", pa.list_(pa.float32(), num_joints * 3), nullable=False),  # body-centred, m
+            pa.field("pose_2d_full", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # [0,1] in its box
+            pa.field("pose_2d_upper", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # upper-body box
+            pa.field("members", pa.int64(), nullable=False),  # bank poses in the cluster
+        ]
+    )
+
+
+def annotations_schema(num_joints: int) -> pa.Schema:
+    """Schema of annotation shards (`annotate`, `synth`): one row per person.
+
+    Poses in pixels (origin at the image's top-left corner) and metres (camera frame, body-centred).
+    Match columns are null for people that were not matched (too few joints) and for synthetic data.
+    Boxes are (x0, y0, x1, y1) pixels with a 10% margin.
+    """
+    box = pa.list_(pa.float32(), 4)
+    return pa.schema(
+        [
+            pa.field("dataset", pa.string(), nullable=False),  # mpii | lsp | coco | synth
+            pa.field("split", pa.string(), nullable=False),  # train | val | test | ...
+            pa.field("image", pa.string(), nullable=False),  # path relative to the images root
+            pa.field("image_width", pa.int32(), nullable=True),
+            pa.field("image_height", pa.int32(), nullable=True),
+            pa.field("person", pa.int32(), nullable=False),  # index of the person in its image
+            pa.field("pose_2d", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # completed, px
+            pa.field("visible", pa.list_(pa.bool_(), num_joints), nullable=False),  # annotated (the query mask)
+            pa.field("occluded", pa.list_(pa.bool_(), num_joints), nullable=False),  # the source's flag
+            pa.field("pose_3d", pa.list_(pa.float32(), num_joints * 3), nullable=True),  # pseudo ground truth, m
+            pa.field("match_pose_id", pa.int64(), nullable=True),
+            pa.field("match_view_id", pa.int32(), nullable=True),
+            pa.field("match_distance", pa.float32(), nullable=True),
+            pa.field("match_spread", pa.float32(), nullable=True),  # top-k disagreement, m (3D)
+            pa.field("box_full", box, nullable=False),
+            pa.field("box_upper", box, nullable=False),
+            pa.field("head_box", box, nullable=True),  # MPII, for PCKh
+            pa.field("flags", pa.list_(pa.string()), nullable=False),  # e.g. too_few_joints, left_right_swap
+            pa.field("source_pose_2d", pa.list_(pa.float32()), nullable=True),  # original, source order, (x, y)*
+        ]
+    )
+
+
 def with_metadata(schema: pa.Schema, metadata: dict[str, Any]) -> pa.Schema:
     """Attach posebank metadata (values JSON-encoded, keys prefixed "posebank.") to a schema."""
     meta = {f"{META_PREFIX}{k}".encode(): json.dumps(v).encode() for k, v in metadata.items()}

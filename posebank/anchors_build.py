@@ -1,0 +1,154 @@
+"""`posebank anchors`: sample the bank, run K-means, write anchors.parquet, manifest.json and the
+LCR-Net release export (anchors_lcrnet.npy)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .anchors import AnchorConfig, AnchorSet, assign_classes, finalise_clusters, kmeans, make_anchor_set, resolve_engine, to_lcrnet_layout
+from .bank import MANIFEST, Bank, open_bank
+from .config import to_dict
+from .errors import InputError, OutputConflictError
+from .provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+
+ANCHORS_FILE = "anchors.parquet"
+LCRNET_FILE = "anchors_lcrnet.npy"
+
+
+@dataclass
+class AnchorReport:
+    out: Path
+    anchors: AnchorSet
+    engine: str
+    points: int
+    inertia: float
+    seconds: dict[str, float] = field(default_factory=dict)
+    reused: bool = False
+
+
+def sample_poses(bank: Bank, sample: int, seed: int) -> npt.NDArray[np.float32]:
+    """(N, J, 3) oriented 3D poses: `sample` bank rows drawn without replacement (all when 0 or more)."""
+    n = bank.num_rows
+    if sample <= 0 or sample >= n:
+        (poses,) = bank.poses(columns=("pose_3d",))
+        return poses
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    parts, start = [], 0
+    for batch in bank.iter_poses(columns=("pose_3d",)):
+        stop = start + len(batch["pose_3d"])
+        lo, hi = np.searchsorted(rows, [start, stop])
+        parts.append(batch["pose_3d"][rows[lo:hi] - start])
+        start = stop
+    return np.concatenate(parts)
+
+
+def _identity(config: AnchorConfig, bank: Bank) -> str:
+    job = {k: v for k, v in to_dict(config).items() if k not in ("out", "bank", "engine")}
+    return sha256_bytes(str(sorted(job.items())), sha256_file(bank.root / MANIFEST))
+
+
+def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorReport:
+    """Fit K anchor-poses on a bank and write them to `config.out`.
+
+    Raises:
+        InputError: not a bank, or fewer bank rows than anchors.
+        OutputConflictError: `config.out` holds anchors of another job and `overwrite` is False.
+    """
+    import pyarrow as pa
+
+    from .shards import anchors_schema, fixed_list, read_metadata, with_metadata, write_table_atomic
+
+    t0 = time.perf_counter()
+    bank = open_bank(config.bank)
+    skeleton = bank.skeleton
+    out = Path(config.out)
+    identity = _identity(config, bank)
+    target = out / ANCHORS_FILE
+    if target.is_file() and (out / "manifest.json").is_file():
+        previous = read_metadata(target)
+        if previous.get("identity") == identity:  # same bank and config: nothing to do
+            anchors = load_anchors(target)
+            return AnchorReport(out, anchors, previous.get("engine", config.engine), 0, float("nan"), reused=True)
+        if not overwrite:
+            raise OutputConflictError(f"{out} holds anchors of another bank or config; use --overwrite or another --out")
+    if bank.num_rows < config.k:
+        raise InputError(bank.root, f"the bank has {bank.num_rows} rows, fewer than --k {config.k}")
+    engine = resolve_engine(config.engine)
+    poses = sample_poses(bank, config.sample, config.seed)
+    j = skeleton.num_joints
+    points = poses.reshape(len(poses), j * 3).astype(np.float32)
+    t_fit = time.perf_counter()
+    centres, stats = kmeans(points, config.k, niter=config.niter, seed=config.seed, engine=engine)
+    centres, assign, members = finalise_clusters(points, centres)
+    inertia = float(((points - centres[assign]) ** 2).sum())
+    seconds = {"kmeans": time.perf_counter() - t_fit}
+    anchors = make_anchor_set(centres.reshape(config.k, j, 3), members, skeleton)
+    labels = assign_classes(poses, anchors.pose_3d, engine="torch" if engine == "torch" else "numpy")
+    class_counts = np.bincount(labels, minlength=config.k)
+
+    metadata: dict[str, Any] = {
+        "kind": "anchors",
+        "skeleton": skeleton.name,
+        "joint_names": list(skeleton.joint_names),
+        "units": "m",
+        "frame": "camera: x right, y down, z forward; body-centred",
+        "pose_2d": "orthographic projection normalised to [0,1] in the joints' box (+10% margin); "
+        "pose_2d_upper in the box of the upper-body joints",
+        "config": to_dict(config),
+        "identity": identity,
+        "bank_manifest_sha256": sha256_file(bank.root / MANIFEST),
+        "version": package_version(),
+        "git_rev": git_revision(),
+    }
+    k = config.k
+    table = pa.Table.from_arrays(
+        [pa.array(np.arange(k, dtype=np.int32)), fixed_list(anchors.pose_3d, j * 3), fixed_list(anchors.pose_2d_full, j * 2),
+         fixed_list(anchors.pose_2d_upper, j * 2), pa.array(anchors.members, pa.int64())],
+        schema=with_metadata(anchors_schema(j), metadata),
+    )  # fmt: skip
+    write_table_atomic(table, target)
+    from .provenance import atomic_path
+
+    with atomic_path(out / LCRNET_FILE) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, to_lcrnet_layout(anchors))
+    seconds["total"] = time.perf_counter() - t0
+    manifest = {
+        **metadata,
+        "engine": engine,
+        "points": int(len(points)),
+        "inertia_m2": inertia,
+        "iteration_stats": stats,
+        "members": anchors.members.tolist(),
+        "nearest_anchor_counts": class_counts.tolist(),
+        "files": [{"file": n, "sha256": sha256_file(out / n)} for n in (ANCHORS_FILE, LCRNET_FILE)],
+    }
+    write_json_atomic(out / "manifest.json", manifest)
+    return AnchorReport(out, anchors, engine, len(points), inertia, seconds)
+
+
+def load_anchors(path: str | Path) -> AnchorSet:
+    """Read anchors.parquet (or a folder holding it) back into an AnchorSet."""
+    import pyarrow.parquet as pq
+
+    from .shards import to_numpy
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / ANCHORS_FILE
+    if not path.is_file():
+        raise InputError(path, "no anchors file (run `posebank anchors` first)")
+    table = pq.read_table(path)
+    j = table.schema.field("pose_3d").type.list_size // 3
+    return AnchorSet(
+        to_numpy(table.column("pose_3d"), (j, 3)),
+        to_numpy(table.column("pose_2d_full"), (j, 2)),
+        to_numpy(table.column("pose_2d_upper"), (j, 2)),
+        table.column("members").to_numpy().astype(np.int64),
+    )

@@ -1,0 +1,67 @@
+"""The `posebank` command line end to end, on the bundled real CMU sample."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from posebank.bank import open_bank
+from posebank.shards import bank_schema, validate
+
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "cmu"
+runner = CliRunner()
+
+
+def _small_cmu(tmp_path: Path) -> Path:
+    root = tmp_path / "cmu"
+    (root / "subjects/135").mkdir(parents=True)
+    for f in ("135.asf", "135_04.amc"):
+        shutil.copy(DEMO / "subjects/135" / f, root / "subjects/135")
+    return root
+
+
+def test_build_bank_then_anchors(tmp_path: Path) -> None:
+    root = _small_cmu(tmp_path)
+    result = runner.invoke(app, ["build-bank", "--source", f"cmu={root}", "--out", str(tmp_path / "bank"),
+                                 "--views", "3", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "cmu" in result.stdout and "rows" in result.stdout
+    bank = open_bank(tmp_path / "bank")
+    for path in bank.shard_paths:
+        import pyarrow.parquet as pq
+
+        validate(pq.read_table(path), bank_schema(13), path=path)
+    result = runner.invoke(app, ["anchors", "--bank", str(tmp_path / "bank"), "--out", str(tmp_path / "anchors"),
+                                 "--k", "5", "--sample", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "anchors" / "manifest.json").read_text())
+    assert len(manifest["members"]) == 5 and manifest["points"] == bank.num_rows
+
+
+def test_bad_source_spec_and_missing_folder(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["build-bank", "--source", "cmu", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "NAME=PATH" in result.output
+    result = runner.invoke(app, ["build-bank", "--source", f"cmu={tmp_path / 'nowhere'}", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "nowhere" in result.output and "not a folder" in result.output
+    result = runner.invoke(app, ["build-bank", "--source", f"mocapx={tmp_path}", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "unknown source" in result.output
+
+
+def test_conflicting_out_is_refused(tmp_path: Path) -> None:
+    root = _small_cmu(tmp_path)
+    args = ["build-bank", "--source", f"cmu={root}", "--out", str(tmp_path / "bank"), "--views", "2", "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, [*args, "--seed", "3"])
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert runner.invoke(app, [*args, "--seed", "3", "--overwrite"]).exit_code == 0
+
+
+def test_help_explains_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "build-bank" in result.output and "anchors" in result.output
+    result = runner.invoke(app, ["build-bank", "--help"])
+    assert "--dedup-mm" in result.output and "--skip-bad" in result.output
