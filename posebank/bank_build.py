@@ -30,7 +30,7 @@ from .canonical import CanonicalPoses, canonical_poses
 from .config import SOURCES, BankConfig, to_dict, to_json
 from .dedup import deduplicate
 from .errors import InputError, OutputConflictError
-from .provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+from .provenance import atomic_path, git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
 from .skeleton import Skeleton, get_skeleton
 from .sources import DiscoveryProblem, MotionJob, discover
 from .views import Views, draw_views, hash_ids, project_views
@@ -122,8 +122,6 @@ def _load_cached(path: Path, job: MotionJob) -> CanonicalPoses | None:
 
 
 def _save_cached(path: Path, poses: CanonicalPoses) -> None:
-    from .provenance import atomic_path
-
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, poses_m=poses.poses_m, frames=poses.frames, fps=np.float64(poses.fps))
@@ -183,8 +181,25 @@ class _SourcePoses:
     inputs: list[_Input]
 
 
+def _cached_keep_mask(
+    out: Path, source: str, keys: list[str], all_poses: npt.NDArray[np.float32], skeleton: Skeleton, dedup_mm: float
+) -> npt.NDArray[np.bool_]:
+    """Deduplicate, or reuse the keep-mask of an earlier run on the same inputs and threshold."""
+    key = sha256_bytes(source, skeleton.name, repr(float(dedup_mm)), str(_CACHE_VERSION), *keys)[:20]
+    path = out / CACHE_DIR / f"dedup-{source}-{key}.npy"
+    if path.is_file():
+        keep = np.load(path)
+        if keep.shape == (len(all_poses),):
+            return keep
+    keep = deduplicate(all_poses, skeleton, dedup_mm)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, keep)
+    return keep
+
+
 def _dedup_source(
-    source: str, items: list[_Input], poses: dict[str, CanonicalPoses], skeleton: Skeleton, dedup_mm: float
+    source: str, items: list[_Input], poses: dict[str, CanonicalPoses], skeleton: Skeleton, config: BankConfig
 ) -> tuple[_SourcePoses, dict[str, int]]:
     """Stage 2 for one source: concatenate in (subject, sequence) order, deduplicate, assign pose ids."""
     items = sorted((i for i in items if i.key in poses), key=lambda i: (i.job.subject, i.job.sequence, i.job.paths))
@@ -194,7 +209,9 @@ def _dedup_source(
     lengths = [len(poses[i.key].frames) for i in items]
     all_frames = np.concatenate([poses[i.key].frames for i in items]) if items else np.zeros(0, np.int32)
     seq_index = np.repeat(np.arange(len(items)), lengths)
-    keep = deduplicate(all_poses, skeleton, dedup_mm)
+    # The cache key includes --fps through each input's cache entry (the poses are resampled).
+    keys = [_cache_path(Path(config.out), i, config).name for i in items]
+    keep = _cached_keep_mask(Path(config.out), source, keys, all_poses, skeleton, config.dedup_mm)
     labels = [f"{source}/{i.job.subject}/{i.job.sequence}" for i in items]
     kept_seq = seq_index[keep]
     pose_ids = hash_ids([labels[s] for s in kept_seq], all_frames[keep]) if keep.any() else np.zeros(0, np.int64)
@@ -342,7 +359,7 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
     t = time.perf_counter()
     parts = []
     for source in dict.fromkeys(s for s, _ in config.sources):
-        part, stats = _dedup_source(source, [i for i in inputs if i.job.source == source], poses, skeleton, config.dedup_mm)
+        part, stats = _dedup_source(source, [i for i in inputs if i.job.source == source], poses, skeleton, config)
         parts.append(part)
         report.stats[source] = stats
     report.seconds["dedup"] = time.perf_counter() - t

@@ -16,7 +16,7 @@ FloatArray = npt.NDArray[np.floating]
 # The camera at azimuth = elevation = roll = 0 stands on the world +Z axis looking towards -Z,
 # with its y axis pointing down: cam = diag(1, -1, -1) @ world. det = +1, so it is a proper rotation
 # and no view mirrors the body (left stays left).
-_WORLD_TO_CAMERA_BASE = np.diag([1.0, -1.0, -1.0])
+WORLD_TO_CAMERA_BASE = np.diag([1.0, -1.0, -1.0])
 
 
 def axis_rotation(axis: str, angle_rad: FloatArray) -> FloatArray:
@@ -59,17 +59,28 @@ def euler_to_matrix(angles_rad: FloatArray, axes: str) -> FloatArray:
 
 
 def view_rotation(azimuth_rad: FloatArray, elevation_rad: FloatArray, roll_rad: FloatArray) -> FloatArray:
-    """World-to-camera rotations (N, 3, 3) of virtual cameras circling the body.
+    """World-to-camera rotations (..., 3, 3) of virtual cameras circling the body.
 
     The camera turns by `azimuth_rad` about the world up axis, then looks down on the body by
     `elevation_rad` (positive: camera above the body, looking down), then rolls by `roll_rad`
-    about its optical axis. Every result is a proper rotation (det +1).
+    about its optical axis: R = Rz(roll) @ Rx(elevation) @ diag(1, -1, -1) @ Ry(-azimuth).
+    Every result is a proper rotation (det +1). Written out in closed form: the bank computes
+    tens of millions of these.
     """
-    yaw = axis_rotation("y", -np.asarray(azimuth_rad, dtype=np.float64))
-    # Positive pitch about the camera x axis (y down) tilts the optical axis downwards.
-    pitch = axis_rotation("x", np.asarray(elevation_rad, dtype=np.float64))
-    roll = axis_rotation("z", np.asarray(roll_rad, dtype=np.float64))
-    return roll @ pitch @ _WORLD_TO_CAMERA_BASE @ yaw
+    ca, sa = np.cos(azimuth_rad), np.sin(azimuth_rad)
+    ce, se = np.cos(elevation_rad), np.sin(elevation_rad)
+    cr, sr = np.cos(roll_rad), np.sin(roll_rad)
+    zero = np.zeros_like(ca)
+    # Rows of Rx(elevation) @ diag(1, -1, -1) @ Ry(-azimuth); then the roll mixes rows 0 and 1.
+    row0 = (ca, zero, -sa)
+    row1 = (se * sa, -ce, se * ca)
+    row2 = (-ce * sa, -se, -ce * ca)
+    out = np.empty(np.shape(ca) + (3, 3))
+    for c in range(3):
+        out[..., 0, c] = cr * row0[c] - sr * row1[c]
+        out[..., 1, c] = sr * row0[c] + cr * row1[c]
+        out[..., 2, c] = row2[c]
+    return out
 
 
 def rotate(points: FloatArray, rotations: FloatArray) -> FloatArray:

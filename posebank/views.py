@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .config import ViewConfig
-from .geometry import project_orthographic, view_rotation, world_to_camera
+from .geometry import project_orthographic, view_rotation
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -81,5 +81,11 @@ def project_views(
     rot = view_rotation(
         np.deg2rad(views.azimuth_deg), np.deg2rad(views.elevation_deg), np.deg2rad(views.roll_deg)
     )  # (P, V, 3, 3)
-    pose_3d = world_to_camera(np.asarray(poses_world_m, dtype=np.float64)[:, None], rot).astype(np.float32)
+    # Nine broadcast multiply-adds in float32 (what the bank stores): millions of 3x3 products are
+    # several times faster this way than as batched matmul or einsum.
+    poses = np.asarray(poses_world_m, dtype=np.float32)[:, None]  # (P, 1, J, 3)
+    rot = rot.astype(np.float32)[:, :, None]  # (P, V, 1, 3, 3)
+    pose_3d = np.empty(rot.shape[:2] + poses.shape[2:], dtype=np.float32)
+    for k in range(3):
+        pose_3d[..., k] = poses[..., 0] * rot[..., k, 0] + poses[..., 1] * rot[..., k, 1] + poses[..., 2] * rot[..., k, 2]
     return pose_3d, project_orthographic(pose_3d).copy()

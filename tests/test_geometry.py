@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from posebank.geometry import (
+    WORLD_TO_CAMERA_BASE,
     axis_rotation,
     camera_to_world,
     euler_to_matrix,
@@ -45,6 +46,13 @@ def test_camera_world_round_trip(p: np.ndarray, az: float, el: float, roll: floa
 def test_euler_composition_order(a: np.ndarray, axes: str) -> None:
     expected = axis_rotation(axes[0], a[0]) @ axis_rotation(axes[1], a[1]) @ axis_rotation(axes[2], a[2])
     np.testing.assert_allclose(euler_to_matrix(a, axes), expected, atol=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(angles, angles, angles)
+def test_view_rotation_closed_form_is_the_composition(az: float, el: float, roll: float) -> None:
+    composed = (axis_rotation("z", roll) @ axis_rotation("x", el) @ WORLD_TO_CAMERA_BASE @ axis_rotation("y", -az))
+    np.testing.assert_allclose(view_rotation(np.array(az), np.array(el), np.array(roll)), composed, atol=1e-12)
 
 
 def test_axis_rotation_right_hand_rule() -> None:

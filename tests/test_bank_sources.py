@@ -1,0 +1,61 @@
+"""A bank from every source of the real sample (CMU, HDM05, BVH, Pose Prior) in one build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posebank.bank import open_bank
+from posebank.bank_build import build_bank
+from posebank.canonical import canonical_poses
+from posebank.config import BankConfig, ViewConfig
+from posebank.skeleton import get_skeleton
+from posebank.sources import discover
+
+
+@pytest.fixture(scope="module")
+def all_sources_bank(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bank")
+    sources = (("cmu", str(shared_data / "cmu/subjects")), ("hdm05", str(shared_data / "hdm05")),
+               ("poseprior", str(shared_data / "poseprior")), ("bvh", str(shared_data / "cmu/bvh")))  # fmt: skip
+    build_bank(BankConfig(sources=sources, out=str(out), view=ViewConfig(views=2), workers=2))
+    return out
+
+
+def test_every_source_is_in_the_bank(all_sources_bank: Path) -> None:
+    bank = open_bank(all_sources_bank)
+    stats = bank.manifest["stats"]
+    assert set(stats) == {"cmu", "hdm05", "poseprior", "bvh"}
+    assert stats["cmu"]["sequences"] == 5 and stats["hdm05"]["sequences"] == 3 and stats["bvh"]["sequences"] == 1
+    assert stats["poseprior"]["poses"] == 1000  # an unordered set: never resampled
+    df = bank.to_pandas(columns=["source", "subject", "pose_id"])
+    assert set(df.source) == set(stats)
+    assert set(df[df.source == "hdm05"].subject) == {"bd", "bk", "dg"}
+    for source, s in stats.items():
+        assert (df.source == source).sum() == s["kept"] * 2
+
+
+@pytest.mark.parametrize("source, folder", [("hdm05", "hdm05"), ("bvh", "cmu/bvh"), ("poseprior", "poseprior")])
+def test_canonical_poses_are_plausible_bodies(shared_data: Path, source: str, folder: str) -> None:
+    """Thigh and shin lengths constant over frames; head above hips above ankles (+Y up)."""
+    sk = get_skeleton("j13")
+    for job in discover(source, shared_data / folder)[0]:
+        poses = canonical_poses(job, sk, 30.0).poses_m.astype(np.float64)
+        for a, b in (("left_hip", "left_knee"), ("right_knee", "right_ankle")):
+            length = np.linalg.norm(poses[:, sk.index(a)] - poses[:, sk.index(b)], axis=-1)
+            if source == "poseprior":  # retargeted to one skeleton: one length for all poses
+                assert length.std() < 1e-4, (job.sequence, a, b)
+            else:
+                assert length.std() < 1e-6, (job.sequence, a, b)
+            assert 0.3 < length.mean() < 0.6
+        up = poses[..., 1]
+        head, hips = up[:, sk.index("head")], up[:, [sk.index("left_hip"), sk.index("right_hip")]].mean(1)
+        ankles = up[:, [sk.index("left_ankle"), sk.index("right_ankle")]].mean(1)
+        # Someone standing at some point of a take (HDM05 depositFloor bends down most of it; the
+        # cgspeed BVH lacks the thorax bone, 11 cm);
+        # Pose Prior is a set of extreme poses, standing or not.
+        upright = np.percentile(head - ankles, 90)
+        assert 1.2 < upright < 1.9 or source == "poseprior" and 0.5 < upright < 1.9, (job.sequence, upright)
+        assert np.median(head - hips) > 0.4
