@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from .console import progress_bar, stderr_console
+from .synth import register as register_synth
 
 app = typer.Typer(
     name="posebank",
@@ -138,6 +139,9 @@ def anchors_command(
         f"{report.anchors.k} anchors from {report.points} poses ({report.engine}) in {report.seconds['total']:.1f} s; "
         f"members min {m.min()} median {int(np.median(m))} max {m.max()}; inertia {report.inertia:.1f} m^2 -> {out}"
     )
+
+
+register_synth(app)
 
 
 @app.callback()

@@ -1,0 +1,418 @@
+"""`posebank synth`: bank poses -> rendered multi-person images + annotation shards, resumable.
+
+Layout of `out`:
+    images/SSSSS/IIIIIIII.jpg         image I of shard S (the `image` column is relative to images/)
+    annotations/part-SSSSS.parquet    one row per person, posebank.shards.annotations_schema
+    manifest.json                     config, bank digest, shards with rows and sha256
+    preview.png                       optional contact sheet
+
+Image i is a pure function of (bank, config, i): its scene is drawn from a generator seeded by
+(seed, i, 0) and its background from (seed, i, 1). So a rerun skips images already on disk (writes
+are atomic: a file that exists is complete) and shards whose key matches, and the worker count
+changes nothing. Labels come from the scene alone (posebank.synth.render.label_scene), so a shard
+is rebuilt from images on disk without drawing them again.
+
+The main process draws scenes, labels them and writes shards; worker processes render, encode and
+write the images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from ..bank import MANIFEST as BANK_MANIFEST
+from ..bank import open_bank
+from ..boxes import pose_box
+from ..config import to_dict
+from ..errors import InputError, OutputConflictError
+from ..provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+from ..skeleton import Skeleton
+from .body import BodyModel, body_model
+from .config import SynthConfig
+from .render import Labels, label_scene
+from .scene import Scene, sample_scene
+
+LOG = logging.getLogger(__name__)
+IMAGES_DIR = "images"
+ANNOTATIONS_DIR = "annotations"
+MANIFEST = "manifest.json"
+JOB_FILE = ".job.json"
+PREVIEW_FILE = "preview.png"
+TRUNCATED = "truncated"
+
+T = TypeVar("T")
+ProgressFactory = Callable[[Iterable[T], str, int], Iterator[T]]
+
+
+def _no_progress(items: Iterable[T], description: str, total: int) -> Iterator[T]:
+    yield from items
+
+
+@dataclass
+class SynthReport:
+    """What a run did. `seconds` has "setup", "render" (images and shards) and "total"."""
+
+    out: Path
+    images: int = 0
+    images_rendered: int = 0
+    images_reused: int = 0
+    shards_written: int = 0
+    shards_reused: int = 0
+    people: int = 0
+    splits: dict[str, int] = field(default_factory=dict)
+    preview: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        """Rendered images per second of the render stage (0 when nothing was rendered)."""
+        s = self.seconds.get("render", 0.0)
+        return self.images_rendered / s if self.images_rendered and s > 0 else 0.0
+
+
+def image_rngs(seed: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The generators of image `index`: (scene, background). They depend on nothing else."""
+    return np.random.default_rng([seed, index, 0]), np.random.default_rng([seed, index, 1])
+
+
+def image_split(index: int, val_fraction: float) -> str:
+    """"val" or "train": image i is in val when floor((i + 1) f) > floor(i f), so any first n images
+    hold floor(n f) val images exactly. Images are independent draws, so the regular pattern is no bias."""
+    return "val" if np.floor((index + 1) * val_fraction) > np.floor(index * val_fraction) else "train"
+
+
+def image_path(index: int, config: SynthConfig) -> str:
+    """Path of image `index` relative to the images root: <shard>/<index>.<ext>."""
+    return f"{index // config.images_per_shard:05d}/{index:08d}.{config.image_format}"
+
+
+def shard_path(shard: int) -> str:
+    """Path of annotation shard `shard` relative to `out`."""
+    return f"{ANNOTATIONS_DIR}/part-{shard:05d}.parquet"
+
+
+# --- worker processes: render, encode and write images -------------------------------------------
+
+
+def configure_render_process() -> None:
+    """Per worker process: one BLAS thread (the images are the parallelism), and glibc malloc that
+    keeps freed memory: numpy's frame-sized temporaries otherwise go back to the kernel and fault
+    in again on every image, which costs more than the drawing itself in a VM."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: serve large blocks from the heap
+        libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD: do not give the heap back
+    except (OSError, AttributeError):
+        pass
+
+
+def encode_image(image: npt.NDArray[np.uint8], path: Path, image_format: str, jpeg_quality: int) -> None:
+    """Write an (H, W, 3) uint8 RGB image atomically (Pillow; JPEG without chroma subsampling tricks)."""
+    from PIL import Image
+
+    from ..provenance import atomic_path
+
+    with atomic_path(path) as tmp:
+        if image_format == "jpg":
+            Image.fromarray(image).save(tmp, format="JPEG", quality=jpeg_quality)
+        else:
+            Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
+
+
+def _render_task(args: tuple[Scene, BodyModel, int, int, str, str, int]) -> None:
+    from .backgrounds import make_background
+    from .render import render_scene
+
+    scene, body, seed, index, path, image_format, quality = args
+    background = make_background(image_rngs(seed, index)[1], scene.height, scene.width)
+    encode_image(render_scene(scene, body, background).image, Path(path), image_format, quality)
+
+
+# --- annotation rows --------------------------------------------------------------------------------
+
+
+@dataclass
+class _ShardRows:
+    """Columns of one shard, accumulated image by image (P people of J joints each)."""
+
+    split: list[str] = field(default_factory=list)
+    image: list[str] = field(default_factory=list)
+    person: list[int] = field(default_factory=list)
+    pose_2d: list[npt.NDArray[np.float64]] = field(default_factory=list)  # (P, J, 2) px
+    visible: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+    occluded: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+    pose_3d: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    flags: list[list[str]] = field(default_factory=list)
+
+    def add(self, split: str, image: str, scene: Scene, labels: Labels) -> None:
+        p = scene.num_people
+        self.split += [split] * p
+        self.image += [image] * p
+        self.person += list(range(p))
+        self.pose_2d.append(labels.poses_2d)
+        self.visible.append(labels.visible)
+        self.occluded.append(labels.occluded)
+        self.pose_3d.append(scene.poses_3d)
+        self.flags += [[TRUNCATED] if not labels.inside[k].all() else [] for k in range(p)]
+
+
+def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, metadata: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    from ..shards import annotations_schema, fixed_list, with_metadata
+
+    j = skeleton.num_joints
+    n = len(rows.person)
+    pose_2d = np.concatenate(rows.pose_2d) if n else np.zeros((0, j, 2))
+    upper = np.array([k not in skeleton.lower_body for k in range(j)])
+    width, height = config.size
+
+    def bools(parts: list[npt.NDArray[np.bool_]]) -> pa.FixedSizeListArray:
+        flat = np.concatenate(parts).reshape(-1) if n else np.zeros(0, bool)
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.bool_()), j)
+
+    schema = with_metadata(annotations_schema(j), metadata)
+    box4 = pa.list_(pa.float32(), 4)
+    columns = {
+        "dataset": pa.array(["synth"] * n, pa.string()),
+        "split": pa.array(rows.split, pa.string()),
+        "image": pa.array(rows.image, pa.string()),
+        "image_width": pa.array(np.full(n, width, np.int32), pa.int32()),
+        "image_height": pa.array(np.full(n, height, np.int32), pa.int32()),
+        "person": pa.array(np.asarray(rows.person, np.int32), pa.int32()),
+        "pose_2d": fixed_list(pose_2d, j * 2),
+        "visible": bools(rows.visible),
+        "occluded": bools(rows.occluded),
+        "pose_3d": fixed_list(np.concatenate(rows.pose_3d) if n else np.zeros((0, j, 3)), j * 3),
+        "match_pose_id": pa.nulls(n, pa.int64()),
+        "match_view_id": pa.nulls(n, pa.int32()),
+        "match_distance": pa.nulls(n, pa.float32()),
+        "match_spread": pa.nulls(n, pa.float32()),
+        "box_full": fixed_list(pose_box(pose_2d), 4),
+        "box_upper": fixed_list(pose_box(pose_2d, np.broadcast_to(upper, pose_2d.shape[:2])), 4),
+        "head_box": pa.nulls(n, box4),
+        "flags": pa.array(rows.flags, pa.list_(pa.string())),
+        "source_pose_2d": pa.nulls(n, pa.list_(pa.float32())),
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
+
+
+def _shard_metadata(
+    config: SynthConfig, skeleton: Skeleton, bank_root: Path, bank_sha: str, key: str, git_rev: str
+) -> dict[str, Any]:
+    return {
+        "kind": "annotations",
+        "dataset": "synth",
+        "skeleton": skeleton.name,
+        "joint_names": list(skeleton.joint_names),
+        "units": {"pose_2d": "px", "boxes": "px", "pose_3d": "m"},
+        "frame": "pose_2d: image px, origin at the top-left, x right, y down, pixel (row r, column c) "
+        "centred at (c, r); pose_3d: the bank's camera frame (x right, y down, z forward), origin at "
+        "the body centre; pose_2d = scale * pose_3d[:, :2] + offset (orthographic per person)",
+        "images_root": IMAGES_DIR,
+        "config": config.content(),
+        "version": package_version(),
+        "git_rev": git_rev,
+        "bank": str(bank_root),
+        "bank_manifest_sha256": bank_sha,
+        "shard_key": key,
+    }
+
+
+# --- the job -------------------------------------------------------------------------------------------
+
+
+def _check_out(out: Path, identity: str, overwrite: bool) -> None:
+    """Refuse an `out` that holds another job's output unless overwriting (then clear it)."""
+    job_file = out / JOB_FILE
+    if job_file.is_file():
+        if json.loads(job_file.read_text(encoding="utf-8")).get("identity") == identity:
+            return
+        if not overwrite:
+            raise OutputConflictError(
+                f"{out} holds synthetic data of another bank or config; use another --out, or --overwrite to replace it"
+            )
+    elif any((out / d).exists() for d in (IMAGES_DIR, ANNOTATIONS_DIR, MANIFEST)) and not overwrite:
+        raise OutputConflictError(f"{out} holds output of an unknown job; use another --out or --overwrite")
+    for stale in (out / IMAGES_DIR, out / ANNOTATIONS_DIR, out / MANIFEST, out / PREVIEW_FILE):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+
+
+def _shard_done(path: Path, key: str) -> bool:
+    if not path.is_file():
+        return False
+    from ..shards import read_metadata
+
+    try:
+        return read_metadata(path).get("shard_key") == key
+    except Exception:  # noqa: BLE001 -- any unreadable file is simply redone
+        LOG.warning("rewriting unreadable shard %s", path)
+        return False
+
+
+def _remove_beyond(out: Path, config: SynthConfig, num_shards: int) -> None:
+    """Delete shards and images past `config.images`, left by an earlier run that asked for more."""
+    for f in (out / ANNOTATIONS_DIR).glob("part-*.parquet"):
+        if int(f.stem.split("-")[1]) >= num_shards:
+            f.unlink()
+    images_root = out / IMAGES_DIR
+    if not images_root.is_dir():
+        return
+    for d in images_root.iterdir():
+        if d.is_dir() and d.name.isdigit() and int(d.name) >= num_shards:
+            shutil.rmtree(d)
+        elif d.is_dir() and d.name.isdigit():
+            for f in d.glob(f"*.{config.image_format}"):
+                if f.stem.isdigit() and int(f.stem) >= config.images:
+                    f.unlink()
+
+
+def _shard_entry(out: Path, rel: str, images: int) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    path = out / rel
+    return {"file": rel, "rows": pq.ParquetFile(path).metadata.num_rows, "images": images,
+            "sha256": sha256_file(path), "bytes": path.stat().st_size}  # fmt: skip
+
+
+def synthesize(
+    config: SynthConfig,
+    bank_path: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    preview: int = 0,
+    progress: ProgressFactory | None = None,
+) -> SynthReport:
+    """Render (or resume) `config.images` synthetic images of bank poses with their annotations.
+
+    Args:
+        config: image count and size, people per image, scales, truncation, seed, ...
+        bank_path: a bank folder written by `posebank build-bank`.
+        out: output folder (layout in the module docstring).
+        overwrite: replace an `out` that holds another job's output.
+        preview: write out/preview.png, a contact sheet of the first `preview` images (0: none).
+        progress: wraps the image loop (iterable, description, total) -> iterator; None for silence.
+
+    Returns:
+        A SynthReport (out/manifest.json holds the same and more).
+
+    Raises:
+        InputError: not a bank, or an empty one.
+        OutputConflictError: `out` holds another job's output and `overwrite` is False.
+        ValueError: a config field out of range.
+    """
+    config.check()
+    progress = progress or _no_progress
+    t0 = time.perf_counter()
+    out = Path(out)
+    report = SynthReport(out=out, images=config.images)
+    bank = open_bank(bank_path)
+    skeleton = bank.skeleton
+    bank_sha = sha256_file(bank.root / BANK_MANIFEST)
+    identity = sha256_bytes(json.dumps(config.job_identity(), sort_keys=True), bank_sha)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out, identity, overwrite)
+    write_json_atomic(out / JOB_FILE, {"identity": identity, "config": to_dict(config), "bank": str(bank.root)})
+    (pool,) = bank.poses(columns=("pose_3d",))
+    if len(pool) == 0:
+        raise InputError(bank.root, "the bank has no poses")
+    body = body_model(skeleton)
+    git_rev = git_revision()
+    num_shards = -(-config.images // config.images_per_shard)
+    images_root = out / IMAGES_DIR
+
+    def indices(shard: int) -> range:
+        return range(shard * config.images_per_shard, min((shard + 1) * config.images_per_shard, config.images))
+
+    def key(shard: int) -> str:  # shards record the image count: a run that extends an output rewrites
+        return sha256_bytes(identity, str(shard), str(config.images))  # them (cheap: labels need no drawing)
+
+    done = [
+        _shard_done(out / shard_path(s), key(s)) and all((images_root / image_path(i, config)).is_file() for i in indices(s))
+        for s in range(num_shards)
+    ]
+    todo = [s for s in range(num_shards) if not done[s]]
+    missing = {s: [i for i in indices(s) if not (images_root / image_path(i, config)).is_file()] for s in todo}
+    report.seconds["setup"] = time.perf_counter() - t0
+
+    def run(executor: ProcessPoolExecutor) -> Iterator[None]:
+        from ..shards import write_table_atomic
+
+        for s in todo:
+            scenes = {i: sample_scene(image_rngs(config.seed, i)[0], pool, config) for i in indices(s)}
+            tasks = [(scenes[i], body, config.seed, i, str(images_root / image_path(i, config)), config.image_format,
+                      config.jpeg_quality) for i in missing[s]]  # fmt: skip
+            rendering = executor.map(_render_task, tasks, chunksize=4)  # starts the workers now ...
+            rows = _ShardRows()
+            for i in indices(s):  # ... while this process labels the scenes
+                rows.add(image_split(i, config.val_fraction), image_path(i, config), scenes[i],
+                         label_scene(scenes[i], body))  # fmt: skip
+            for _ in rendering:
+                yield
+            meta = _shard_metadata(config, skeleton, bank.root, bank_sha, key(s), git_rev)
+            write_table_atomic(_shard_table(rows, config, skeleton, meta), out / shard_path(s))
+            report.shards_written += 1
+
+    t = time.perf_counter()
+    total = sum(len(m) for m in missing.values())
+    if todo:
+        with ProcessPoolExecutor(max_workers=config.workers, initializer=configure_render_process) as executor:
+            for _ in progress(run(executor), "rendering images", total):
+                pass
+    report.images_rendered = total
+    report.images_reused = config.images - total
+    report.shards_reused = num_shards - len(todo)
+    report.seconds["render"] = time.perf_counter() - t
+
+    shards = [_shard_entry(out, shard_path(s), len(indices(s))) for s in range(num_shards)]
+    _remove_beyond(out, config, num_shards)
+    report.people = sum(e["rows"] for e in shards)
+    # The split indicators telescope: images 0..n-1 hold floor(n f) val images (see image_split).
+    val = int(np.floor(config.images * config.val_fraction))
+    report.splits = {"train": config.images - val, "val": val}
+    manifest = {
+        "kind": "synth",
+        "version": package_version(),
+        "git_rev": git_rev,
+        "schema_version": 1,
+        "skeleton": {"name": skeleton.name, "joint_names": list(skeleton.joint_names)},
+        "config": config.content(),
+        "workers": config.workers,
+        "identity": identity,
+        "bank": {"path": str(bank.root), "manifest_sha256": bank_sha, "rows": int(len(pool))},
+        "images_root": IMAGES_DIR,
+        "images": config.images,
+        "people": report.people,
+        "splits": report.splits,
+        "shards": shards,
+    }
+    write_json_atomic(out / MANIFEST, manifest)
+    if preview > 0 and config.images > 0:
+        from .preview import write_contact_sheet
+
+        report.preview = write_contact_sheet(out, count=preview)
+    report.seconds["total"] = time.perf_counter() - t0
+    return report
