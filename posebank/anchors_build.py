@@ -60,9 +60,7 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
         InputError: not a bank, or fewer bank rows than anchors.
         OutputConflictError: `config.out` holds anchors of another job and `overwrite` is False.
     """
-    import pyarrow as pa
-
-    from .shards import anchors_schema, fixed_list, read_metadata, with_metadata, write_table_atomic
+    from .shards import anchors_schema, make_table, read_metadata, write_table_atomic
 
     t0 = time.perf_counter()
     bank = open_bank(config.bank)
@@ -107,11 +105,9 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
         "git_rev": git_revision(),
     }
     k = config.k
-    table = pa.Table.from_arrays(
-        [pa.array(np.arange(k, dtype=np.int32)), fixed_list(anchors.pose_3d, j * 3), fixed_list(anchors.pose_2d_full, j * 2),
-         fixed_list(anchors.pose_2d_upper, j * 2), pa.array(anchors.members, pa.int64())],
-        schema=with_metadata(anchors_schema(j), metadata),
-    )  # fmt: skip
+    columns = {"anchor_id": np.arange(k), "pose_3d": anchors.pose_3d, "pose_2d_full": anchors.pose_2d_full,
+               "pose_2d_upper": anchors.pose_2d_upper, "members": anchors.members}  # fmt: skip
+    table = make_table(anchors_schema(j), columns, metadata)
     write_table_atomic(table, target)
     from .provenance import atomic_path
 
@@ -135,16 +131,14 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
 
 def load_anchors(path: str | Path) -> AnchorSet:
     """Read anchors.parquet (or a folder holding it) back into an AnchorSet."""
-    import pyarrow.parquet as pq
-
-    from .shards import to_numpy
+    from .shards import read_table, to_numpy
 
     path = Path(path)
     if path.is_dir():
         path = path / ANCHORS_FILE
     if not path.is_file():
         raise InputError(path, "no anchors file (run `posebank anchors` first)")
-    table = pq.read_table(path)
+    table = read_table(path)
     j = table.schema.field("pose_3d").type.list_size // 3
     return AnchorSet(
         to_numpy(table.column("pose_3d"), (j, 3)),

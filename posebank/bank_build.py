@@ -245,30 +245,26 @@ def _shard_metadata(config: BankConfig, skeleton: Skeleton, shard_key: str, inpu
 
 
 def _shard_table(part: _SourcePoses, sl: slice, config: BankConfig, skeleton: Skeleton, metadata: dict[str, Any]) -> Any:
-    import pyarrow as pa
-
-    from .shards import bank_schema, fixed_list, with_metadata
+    from .shards import bank_schema, make_table
 
     views: Views = draw_views(config.seed, part.pose_ids[sl], config.view)
     pose_3d, pose_2d = project_views(part.poses_m[sl], views)
     p, v = views.azimuth_deg.shape
-    j = skeleton.num_joints
     rep = lambda a: np.repeat(a, v)  # noqa: E731 -- rows are pose-major: (pose 0, view 0..V-1), ...
     columns = {
-        "pose_id": pa.array(rep(part.pose_ids[sl]), pa.int64()),
-        "view_id": pa.array(np.tile(np.arange(v, dtype=np.int32), p), pa.int32()),
-        "source": pa.array([part.source] * (p * v), pa.string()),
-        "subject": pa.array(rep(part.subjects[sl]).tolist(), pa.string()),
-        "sequence": pa.array(rep(part.sequences[sl]).tolist(), pa.string()),
-        "frame": pa.array(rep(part.frames[sl]), pa.int32()),
-        "azimuth_deg": pa.array(views.azimuth_deg.reshape(-1).astype(np.float32), pa.float32()),
-        "elevation_deg": pa.array(views.elevation_deg.reshape(-1).astype(np.float32), pa.float32()),
-        "roll_deg": pa.array(views.roll_deg.reshape(-1).astype(np.float32), pa.float32()),
-        "pose_3d": fixed_list(pose_3d, j * 3),
-        "pose_2d": fixed_list(pose_2d, j * 2),
+        "pose_id": rep(part.pose_ids[sl]),
+        "view_id": np.tile(np.arange(v, dtype=np.int32), p),
+        "source": [part.source] * (p * v),
+        "subject": rep(part.subjects[sl]).tolist(),
+        "sequence": rep(part.sequences[sl]).tolist(),
+        "frame": rep(part.frames[sl]),
+        "azimuth_deg": views.azimuth_deg.reshape(-1),
+        "elevation_deg": views.elevation_deg.reshape(-1),
+        "roll_deg": views.roll_deg.reshape(-1),
+        "pose_3d": pose_3d,
+        "pose_2d": pose_2d,
     }
-    schema = with_metadata(bank_schema(j), metadata)
-    return pa.Table.from_arrays(list(columns.values()), schema=schema)
+    return make_table(bank_schema(skeleton.num_joints), columns, metadata)
 
 
 def _write_shards(

@@ -107,20 +107,67 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def fixed_list(values: npt.NDArray[np.floating], width: int) -> pa.FixedSizeListArray:
-    """(N, ...) array -> fixed_size_list<float32>[width] column (row-major flatten)."""
-    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
-    if flat.size % width:
-        raise ValueError(f"cannot split {flat.size} values into rows of {width}")
-    return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=pa.float32()), width)
-
-
 def to_numpy(column: pa.ChunkedArray | pa.Array, shape: Sequence[int]) -> npt.NDArray[np.float32]:
     """fixed_size_list<float32> column -> (N, *shape) float32 array."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     values = column.flatten().to_numpy(zero_copy_only=False)
     return values.reshape((len(column), *shape))
+
+
+def _column(field: pa.Field, values: Any, n: int) -> pa.Array:
+    """One column of `field`'s type from numpy arrays or Python lists (None: all nulls)."""
+    t = field.type
+    if values is None:
+        if not field.nullable:
+            raise ValueError(f"column {field.name!r} is not nullable")
+        return pa.nulls(n, t)
+    if pa.types.is_fixed_size_list(t):
+        arr = np.asarray(values)
+        flat = np.ascontiguousarray(arr.reshape(-1), dtype=t.value_type.to_pandas_dtype())
+        if flat.size != n * t.list_size:
+            raise ValueError(f"column {field.name!r}: {arr.shape} does not give {n} rows of {t.list_size}")
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=t.value_type), t.list_size)
+    if pa.types.is_string(t) or pa.types.is_list(t):
+        return pa.array(list(values), type=t)
+    return pa.array(np.asarray(values).astype(t.to_pandas_dtype(), copy=False), type=t)
+
+
+def make_table(schema: pa.Schema, columns: dict[str, Any], metadata: dict[str, Any]) -> pa.Table:
+    """A table of `schema` (every field must be given) with posebank metadata attached.
+
+    Args:
+        schema: one of this module's schemas.
+        columns: field name -> values: (N, ...) numpy arrays (fixed-size lists are flattened
+            row-major), Python lists (strings, variable lists; None items are nulls), or None for
+            an all-null column.
+        metadata: the provenance (see `with_metadata`).
+    """
+    missing = [f.name for f in schema if f.name not in columns]
+    extra = [name for name in columns if name not in schema.names]
+    if missing or extra:
+        raise ValueError(f"columns missing {missing}, unknown {extra}")
+    def rows(field: pa.Field, values: Any) -> int:
+        if pa.types.is_fixed_size_list(field.type):
+            return int(np.asarray(values).size // field.type.list_size)
+        return len(values)
+
+    lengths = {rows(f, columns[f.name]) for f in schema if columns[f.name] is not None}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of different lengths {sorted(lengths)}")
+    n = lengths.pop() if lengths else 0
+    arrays = [_column(f, columns[f.name], n) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=with_metadata(schema, metadata))
+
+
+def num_rows(path: str | Path) -> int:
+    """Rows of a Parquet file, from its footer."""
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read one Parquet file (all columns, or some)."""
+    return pq.read_table(path, columns=list(columns) if columns else None)
 
 
 def write_table_atomic(table: pa.Table, path: str | Path, *, row_group_size: int = 100_000) -> None:

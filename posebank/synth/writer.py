@@ -176,44 +176,35 @@ class _ShardRows:
 
 
 def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, metadata: dict[str, Any]) -> Any:
-    import pyarrow as pa
-
-    from ..shards import annotations_schema, fixed_list, with_metadata
+    from ..shards import annotations_schema, make_table
 
     j = skeleton.num_joints
     n = len(rows.person)
     pose_2d = np.concatenate(rows.pose_2d) if n else np.zeros((0, j, 2))
     upper = np.array([k not in skeleton.lower_body for k in range(j)])
     width, height = config.size
-
-    def bools(parts: list[npt.NDArray[np.bool_]]) -> pa.FixedSizeListArray:
-        flat = np.concatenate(parts).reshape(-1) if n else np.zeros(0, bool)
-        return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.bool_()), j)
-
-    schema = with_metadata(annotations_schema(j), metadata)
-    box4 = pa.list_(pa.float32(), 4)
     columns = {
-        "dataset": pa.array(["synth"] * n, pa.string()),
-        "split": pa.array(rows.split, pa.string()),
-        "image": pa.array(rows.image, pa.string()),
-        "image_width": pa.array(np.full(n, width, np.int32), pa.int32()),
-        "image_height": pa.array(np.full(n, height, np.int32), pa.int32()),
-        "person": pa.array(np.asarray(rows.person, np.int32), pa.int32()),
-        "pose_2d": fixed_list(pose_2d, j * 2),
-        "visible": bools(rows.visible),
-        "occluded": bools(rows.occluded),
-        "pose_3d": fixed_list(np.concatenate(rows.pose_3d) if n else np.zeros((0, j, 3)), j * 3),
-        "match_pose_id": pa.nulls(n, pa.int64()),
-        "match_view_id": pa.nulls(n, pa.int32()),
-        "match_distance": pa.nulls(n, pa.float32()),
-        "match_spread": pa.nulls(n, pa.float32()),
-        "box_full": fixed_list(pose_box(pose_2d), 4),
-        "box_upper": fixed_list(pose_box(pose_2d, np.broadcast_to(upper, pose_2d.shape[:2])), 4),
-        "head_box": pa.nulls(n, box4),
-        "flags": pa.array(rows.flags, pa.list_(pa.string())),
-        "source_pose_2d": pa.nulls(n, pa.list_(pa.float32())),
+        "dataset": ["synth"] * n,
+        "split": rows.split,
+        "image": rows.image,
+        "image_width": np.full(n, width),
+        "image_height": np.full(n, height),
+        "person": rows.person,
+        "pose_2d": pose_2d,
+        "visible": np.concatenate(rows.visible) if n else np.zeros((0, j), bool),
+        "occluded": np.concatenate(rows.occluded) if n else np.zeros((0, j), bool),
+        "pose_3d": np.concatenate(rows.pose_3d) if n else np.zeros((0, j, 3)),
+        "match_pose_id": None,
+        "match_view_id": None,
+        "match_distance": None,
+        "match_spread": None,
+        "box_full": pose_box(pose_2d),
+        "box_upper": pose_box(pose_2d, np.broadcast_to(upper, pose_2d.shape[:2])),
+        "head_box": None,
+        "flags": rows.flags,
+        "source_pose_2d": None,
     }
-    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
+    return make_table(annotations_schema(j), columns, metadata)
 
 
 def _shard_metadata(
@@ -290,10 +281,10 @@ def _remove_beyond(out: Path, config: SynthConfig, num_shards: int) -> None:
 
 
 def _shard_entry(out: Path, rel: str, images: int) -> dict[str, Any]:
-    import pyarrow.parquet as pq
+    from ..shards import num_rows
 
     path = out / rel
-    return {"file": rel, "rows": pq.ParquetFile(path).metadata.num_rows, "images": images,
+    return {"file": rel, "rows": num_rows(path), "images": images,
             "sha256": sha256_file(path), "bytes": path.stat().st_size}  # fmt: skip
 
 
