@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from posebank.dataset_manifest import load_dataset_manifest
 from posebank.errors import MocapParseError
 from posebank.geometry import euler_to_matrix
 from posebank.mocap.asf_amc import AsfSkeleton, forward_kinematics, read_amc, read_asf, read_motion
 from posebank.skeleton import J17_NAMES, get_skeleton, to_canonical
 
-REPO = Path(__file__).resolve().parents[2]
 M_PER_UNIT = 0.0254 / 0.45  # metres per CMU/HDM05 ASF length unit (":units length 0.45")
 HEADER_LINES = 3  # #!OML:ASF, :FULLY-SPECIFIED, :DEGREES
 LINES_PER_FRAME = 30  # frame number, root, 28 bones with dofs
@@ -84,12 +83,6 @@ def _find(lines: list[bytes], frame: int, bone: str) -> int:
         if lines[i].split()[0] == bone.encode():
             return i
     raise AssertionError(f"{bone} not in frame {frame}")
-
-
-def _joint_table(dataset: str) -> dict[str, tuple[str, ...]]:
-    """The [joints] table of manifests/<dataset>.toml, as DatasetManifest.joints builds it."""
-    raw = tomllib.loads((REPO / "manifests" / f"{dataset}.toml").read_text(encoding="utf-8"))
-    return {k: (v,) if isinstance(v, str) else tuple(v) for k, v in raw["joints"].items()}
 
 
 def _rotation(angles_deg: np.ndarray, axes: str) -> np.ndarray:
@@ -425,7 +418,8 @@ def test_left_is_the_subjects_left_fixture(asf_09: Path, amc_09: Path) -> None:
 
 
 def _canonical(motion, dataset: str) -> np.ndarray:
-    return to_canonical(motion.positions_m, motion.joint_names, _joint_table(dataset), get_skeleton("j17"))
+    joints = load_dataset_manifest(dataset).joints
+    return to_canonical(motion.positions_m, motion.joint_names, joints, get_skeleton("j17"))
 
 
 def _assert_standing(j17: np.ndarray) -> None:
@@ -447,11 +441,12 @@ def test_standing_frame_fixture(asf_09: Path, amc_09: Path) -> None:
 
 @pytest.mark.parametrize("dataset", ["cmu", "hdm05"])
 def test_manifest_joint_tables(dataset: str, skeleton_09: AsfSkeleton) -> None:
-    raw = tomllib.loads((REPO / "manifests" / f"{dataset}.toml").read_text(encoding="utf-8"))
+    manifest = load_dataset_manifest(dataset)
+    raw = manifest.raw
     assert raw["name"] == dataset and raw["frame_rate"] == 120
     for key in ("title", "url", "licence", "citation", "units", "layout"):
         assert raw[key]
-    table = _joint_table(dataset)
+    table = manifest.joints
     assert set(table) == set(J17_NAMES)
     # HDM05 uses the CMU bone names: every source name is a joint of the ASF skeleton
     assert {n for names in table.values() for n in names} <= set(skeleton_09.joint_names)
@@ -655,9 +650,9 @@ def test_real_fast_and_line_by_line_paths_agree(shared_data: Path, tmp_path: Pat
 
 @pytest.mark.parametrize(("dataset", "folder"), [("cmu", "cmu"), ("hdm05", "hdm05")])
 def test_manifest_checksums_match_the_sample(shared_data: Path, dataset: str, folder: str) -> None:
-    raw = tomllib.loads((REPO / "manifests" / f"{dataset}.toml").read_text(encoding="utf-8"))
+    checksums = load_dataset_manifest(dataset).sha256
     root = shared_data / folder
     sample = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix in (".asf", ".amc")}
-    assert set(raw["sha256"]) == sample
-    for rel, digest in raw["sha256"].items():
+    assert set(checksums) == sample
+    for rel, digest in checksums.items():
         assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest, rel
