@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from .console import progress_bar, stderr_console
+from .annotate import register as register_annotate
 from .synth import register as register_synth
 
 app = typer.Typer(
@@ -141,6 +142,7 @@ def anchors_command(
     )
 
 
+register_annotate(app)
 register_synth(app)
 
 

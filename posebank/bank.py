@@ -74,6 +74,18 @@ class Bank:
                 out[name] = to_numpy(col, shapes[name]) if name in shapes else col.to_numpy(zero_copy_only=False)
             yield out
 
+    def take(self, rows: npt.NDArray[np.integer], columns: Sequence[str] = ("pose_2d", "pose_3d")) -> dict[str, npt.NDArray[Any]]:
+        """Some rows (global indices in shard order, as `iter_poses` streams them) as arrays."""
+        from .shards import to_numpy
+
+        j = self.skeleton.num_joints
+        shapes = {"pose_2d": (j, 2), "pose_3d": (j, 3)}
+        table = self.dataset.take(np.asarray(rows, dtype=np.int64), columns=list(columns))
+        return {
+            c: to_numpy(table.column(c), shapes[c]) if c in shapes else table.column(c).to_numpy()
+            for c in columns
+        }
+
     def poses(self, columns: Sequence[str] = ("pose_2d", "pose_3d"), filter: Any = None) -> tuple[npt.NDArray[Any], ...]:
         """Whole columns as arrays, in `columns` order (pose columns (N, J, 2|3) float32)."""
         parts: dict[str, list[npt.NDArray[Any]]] = {c: [] for c in columns}

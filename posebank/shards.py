@@ -83,6 +83,7 @@ def annotations_schema(num_joints: int) -> pa.Schema:
             pa.field("box_full", box, nullable=False),
             pa.field("box_upper", box, nullable=False),
             pa.field("head_box", box, nullable=True),  # MPII, for PCKh
+            pa.field("head_size", pa.float32(), nullable=True),  # PCKh normaliser, px (MPII: 0.6 x head-box diagonal)
             pa.field("flags", pa.list_(pa.string()), nullable=False),  # e.g. too_few_joints, left_right_swap
             pa.field("source_pose_2d", pa.list_(pa.float32()), nullable=True),  # original, source order, (x, y)*
         ]
@@ -122,14 +123,14 @@ def _column(field: pa.Field, values: Any, n: int) -> pa.Array:
         if not field.nullable:
             raise ValueError(f"column {field.name!r} is not nullable")
         return pa.nulls(n, t)
-    if pa.types.is_fixed_size_list(t):
+    if pa.types.is_fixed_size_list(t) and not isinstance(values, list):
         arr = np.asarray(values)
         flat = np.ascontiguousarray(arr.reshape(-1), dtype=t.value_type.to_pandas_dtype())
         if flat.size != n * t.list_size:
             raise ValueError(f"column {field.name!r}: {arr.shape} does not give {n} rows of {t.list_size}")
         return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=t.value_type), t.list_size)
-    if pa.types.is_string(t) or pa.types.is_list(t):
-        return pa.array(list(values), type=t)
+    if isinstance(values, list) or pa.types.is_string(t) or pa.types.is_list(t):
+        return pa.array(list(values), type=t)  # Python lists: None items become nulls
     return pa.array(np.asarray(values).astype(t.to_pandas_dtype(), copy=False), type=t)
 
 
@@ -148,7 +149,7 @@ def make_table(schema: pa.Schema, columns: dict[str, Any], metadata: dict[str, A
     if missing or extra:
         raise ValueError(f"columns missing {missing}, unknown {extra}")
     def rows(field: pa.Field, values: Any) -> int:
-        if pa.types.is_fixed_size_list(field.type):
+        if pa.types.is_fixed_size_list(field.type) and not isinstance(values, list):
             return int(np.asarray(values).size // field.type.list_size)
         return len(values)
 

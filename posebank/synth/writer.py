@@ -201,6 +201,7 @@ def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, meta
         "box_full": pose_box(pose_2d),
         "box_upper": pose_box(pose_2d, np.broadcast_to(upper, pose_2d.shape[:2])),
         "head_box": None,
+        "head_size": None,
         "flags": rows.flags,
         "source_pose_2d": None,
     }

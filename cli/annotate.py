@@ -1,0 +1,68 @@
+"""`posebank annotate mpii|lsp|coco`: one subcommand per dataset, sharing every option."""
+
+# No `from __future__ import annotations`: the options below are built per dataset at definition time.
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .console import progress_bar, stderr_console
+
+annotate_app = typer.Typer(
+    help="Complete partial 2D annotations and add pseudo-3D poses by masked nearest-neighbour search in a bank.",
+    no_args_is_help=True,
+)
+
+_FORMATS = {
+    "mpii": "the official release mpii_human_pose_v1_u12_1.mat, an HRNet-style .json or a Stacked-Hourglass .h5",
+    "lsp": "joints.mat of LSP (3x14x2000) or LSP-extended (14x3x10000)",
+    "coco": "person_keypoints_<split>.json",
+}
+
+
+def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
+    def command(
+        annotation_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, resolve_path=True,
+                                                        help=f"Annotation file: {_FORMATS[dataset]}.")],  # fmt: skip
+        bank: Annotated[Path, typer.Option(exists=True, file_okay=False, resolve_path=True, help="Bank folder (build-bank --out).")],
+        out: Annotated[Path, typer.Option(help="Output folder: annotations/part-NNNNN.parquet and manifest.json.")],
+        engine: Annotated[str, typer.Option(help="Search engine: auto | numpy | blas | torch | faiss | faiss-ivf (approximate).")] = "auto",
+        k: Annotated[int, typer.Option(min=1, help="Matches kept per person (top-k spread; topk-mean labels).")] = 5,
+        label_mode: Annotated[str, typer.Option(help="Pseudo-3D: top1 (the paper) | topk-mean | depth-transfer.")] = "top1",
+        images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True,
+                                                            help="Images folder, to read image sizes the file lacks.")] = None,  # fmt: skip
+        split: Annotated[Optional[str], typer.Option(help="Split name when the file does not say (MPII .json/.h5).")] = None,
+        min_joints: Annotated[int, typer.Option(min=2, help="People with fewer annotated joints are kept unmatched, flagged.")] = 3,
+        seed: Annotated[int, typer.Option(help="Seeds the approximate engine (exact engines need no seed).")] = 0,
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace another job's annotations in --out.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ) -> None:
+        from posebank.annotate import AnnotateConfig, annotate
+        from posebank.errors import PosebankError
+
+        from .main import _fail
+
+        config = AnnotateConfig(
+            dataset=dataset, annotation_file=str(annotation_file), bank=str(bank), out=str(out), engine=engine, k=k,
+            label_mode=label_mode, min_joints=min_joints, images_root=str(images_root) if images_root else None, split=split,
+            seed=seed,
+        )  # fmt: skip
+        try:
+            report = annotate(config, overwrite=overwrite, progress=progress_bar(stderr_console(), quiet))
+        except (PosebankError, ValueError) as err:
+            raise _fail(err) from None
+        flags = ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())) or "none"
+        print(f"{dataset}: {report.people} people, {report.matched} matched ({report.engine}); flags: {flags}; "
+              f"shards written {report.shards_written}, reused {report.shards_reused}; {report.seconds:.1f} s -> {out}")  # fmt: skip
+
+    command.__doc__ = f"Annotate {dataset.upper()} ({_FORMATS[dataset]}) against a bank."
+    return command
+
+
+for _name in ("mpii", "lsp", "coco"):
+    annotate_app.command(_name)(_make_command(_name))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(annotate_app, name="annotate")
