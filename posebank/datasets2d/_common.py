@@ -1,0 +1,61 @@
+"""Small helpers shared by the 2D dataset readers: source joint order, flag and value checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ..dataset_manifest import load_dataset_manifest
+from ..errors import InputError
+
+
+def source_joint_order(dataset: str) -> tuple[str, ...]:
+    """The source's joint names in file order, from the manifest's `joint_order` (the one place they live)."""
+    order = load_dataset_manifest(dataset).raw.get("joint_order")
+    if not order:
+        raise ValueError(f"manifests/{dataset}.toml has no joint_order")
+    return tuple(order)
+
+
+def first_true(mask: npt.NDArray[np.bool_]) -> tuple[int, ...] | None:
+    """Index (as a tuple) of the first True element of `mask`, or None when there is none."""
+    if not mask.any():
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+
+
+def check_flags(path: Path, flags: npt.NDArray, allowed: tuple[int, ...], what: str, record_of) -> None:
+    """Raise InputError naming the first record whose `flags` (N, Js) hold a value outside `allowed`.
+
+    `record_of(row, joint)` turns the offending position into the record text of the error.
+    """
+    bad = first_true(~np.isin(flags, allowed))
+    if bad is not None:
+        value = flags[bad].item()
+        raise InputError(path, f"{what} is {value:g}, expected one of {allowed}", record=record_of(*bad))
+
+
+def check_finite(path: Path, values: npt.NDArray, what: str, record_of) -> None:
+    """Raise InputError naming the first record whose `values` (N, Js, ...) hold NaN or infinity."""
+    finite = np.isfinite(values)
+    if finite.ndim > 2:
+        finite = finite.all(axis=tuple(range(2, finite.ndim)))
+    bad = first_true(~finite)
+    if bad is not None:
+        raise InputError(path, f"{what} is not finite (NaN or infinity)", record=record_of(*bad))
+
+
+def person_in_image(images: npt.NDArray[np.str_]) -> npt.NDArray[np.int32]:
+    """(N,) 0-based occurrence number of each row among the rows of the same image, in file order."""
+    n = len(images)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    order = np.argsort(images, kind="stable")
+    sorted_images = images[order]
+    starts = np.r_[True, sorted_images[1:] != sorted_images[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    out = np.empty(n, dtype=np.int32)
+    out[order] = np.arange(n) - group_start
+    return out

@@ -1,0 +1,161 @@
+"""Read a COCO person_keypoints JSON into `PersonAnnotations`.
+
+Flat keypoints [x, y, v] * 17 with v 0 = not labelled, 1 = labelled but hidden, 2 = labelled and
+visible: annotated = v > 0, occluded = v == 1. Every person annotation is kept, including those with
+num_keypoints 0 (small or crowd people: zero annotated joints) and crowd annotations (iscrowd is in
+extras for the consumer to decide). Annotations of other categories (an instances file) are skipped.
+Image width and height come from the file's images list.
+Coordinates: px, COCO convention (0-based), not shifted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ._common import check_finite, check_flags, first_true, person_in_image, source_joint_order
+from .annotations import PersonAnnotations, build_annotations
+
+
+def _person_category(categories: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(categories, list):
+        raise InputError(path, "'categories' is not a list")
+    for cat in categories:
+        if isinstance(cat, dict) and cat.get("name") == "person" and "keypoints" in cat:
+            return cat
+    raise InputError(path, "no 'person' category with keypoints in 'categories'")
+
+
+def _split_from_name(path: Path) -> str:
+    match = re.fullmatch(r"person_keypoints_(\w+)", path.stem)
+    return match.group(1) if match else "unknown"
+
+
+def read_coco(path: str | Path, *, split: str | None = None, images_root: Path | None = None) -> PersonAnnotations:
+    """Read every person annotation of a COCO keypoints file.
+
+    Args:
+        path: person_keypoints_<split>.json (or any file of that structure).
+        split: the split name; default: <split> from the file name person_keypoints_<split>.json, else
+            "unknown".
+        images_root: accepted so that every reader takes the same options; unused, because COCO records
+            each image's width and height itself.
+
+    Returns:
+        PersonAnnotations, dataset "coco", source_format "coco_json", one row per person annotation in
+        file order; person = order among the annotations of the same image; record = annotation id;
+        image = images[].file_name, with its width and height. extras: image_id (N,), bbox (N, 4)
+        (x, y, w, h) px, area (N,), iscrowd (N,) bool, num_keypoints (N,) as the file says.
+
+    Raises:
+        InputError: unreadable file, a missing key, a keypoint list of the wrong length, a visibility flag
+            outside {0, 1, 2}, a non-finite coordinate, an image_id absent from images, a person category
+            whose keypoint names differ from manifests/coco.toml.
+    """
+    path = Path(path)
+    joint_names = source_joint_order("coco")
+    num_joints = len(joint_names)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"cannot read the JSON file: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InputError(path, f"expected a JSON object, got {type(doc).__name__}")
+    missing = [k for k in ("images", "annotations", "categories") if k not in doc]
+    if missing:
+        raise InputError(path, f"missing key(s) {', '.join(missing)}")
+    category = _person_category(doc["categories"], path)
+    if tuple(category["keypoints"]) != joint_names:
+        raise InputError(path, f"person keypoints {category['keypoints']} differ from manifests/coco.toml "
+                         f"joint_order {list(joint_names)}", record=f"category {category.get('id')}")  # fmt: skip
+
+    images: dict[Any, tuple[str, int, int]] = {}
+    for k, im in enumerate(doc["images"]):
+        absent = [key for key in ("id", "file_name", "width", "height") if not isinstance(im, dict) or key not in im]
+        if absent:
+            raise InputError(path, f"image entry lacks {', '.join(absent)}", record=f"images[{k}]")
+        images[im["id"]] = (str(im["file_name"]), int(im["width"]), int(im["height"]))
+
+    people = [a for a in doc["annotations"] if isinstance(a, dict) and a.get("category_id") == category.get("id")]
+    n = len(people)
+    keypoints = _keypoints_fast(people, images, num_joints)
+    if keypoints is None:
+        keypoints = _keypoints_checked(people, images, num_joints, path)
+    keypoints = keypoints.reshape(n, num_joints, 3)
+    ann_ids = np.asarray([a["id"] for a in people], dtype=np.int64)
+    image_ids = [a["image_id"] for a in people]
+    image = np.asarray([images[k][0] for k in image_ids], dtype=str)
+
+    def record_of(row: int, joint: int = 0) -> str:
+        return f"annotation id {ann_ids[row]} (image {image[row]}), keypoint {joint_names[joint]}"
+
+    flags = keypoints[..., 2]
+    bad = first_true(~np.isfinite(flags))
+    if bad is not None:
+        raise InputError(path, "visibility flag is not finite", record=record_of(*bad))
+    check_flags(path, flags, (0, 1, 2), "visibility flag v", record_of)
+    check_finite(path, keypoints[..., :2], "keypoint coordinates", record_of)
+    annotated = flags > 0
+    return build_annotations(
+        dataset="coco",
+        source_format="coco_json",
+        path=str(path),
+        joint_names=joint_names,
+        occlusion_flag=True,
+        split=split if split is not None else _split_from_name(path),
+        image=image,
+        person=person_in_image(image),
+        record=ann_ids,
+        pose_2d=keypoints[..., :2],
+        annotated=annotated,
+        occluded=flags == 1,
+        image_size=(
+            np.asarray([images[k][1] for k in image_ids], dtype=np.int32),
+            np.asarray([images[k][2] for k in image_ids], dtype=np.int32),
+        ),
+        extras={
+            "image_id": np.asarray(image_ids, dtype=np.int64),
+            "bbox": np.asarray([a.get("bbox", [np.nan] * 4) for a in people], dtype=np.float64).reshape(n, 4),
+            "area": np.asarray([a.get("area", np.nan) for a in people], dtype=np.float64),
+            "iscrowd": np.asarray([bool(a.get("iscrowd", 0)) for a in people], dtype=bool),
+            "num_keypoints": np.asarray([a.get("num_keypoints", -1) for a in people], dtype=np.int32),
+        },
+    )
+
+
+def _keypoints_fast(people: list[dict[str, Any]], images: dict[Any, Any], num_joints: int) -> np.ndarray | None:
+    """(N, 3 * Js) keypoints in one numpy call when every annotation is well formed, else None."""
+    try:
+        if not all(a["image_id"] in images and "id" in a for a in people):
+            return None
+        keypoints = np.asarray([a["keypoints"] for a in people], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return keypoints if keypoints.shape == (len(people), num_joints * 3) else None
+
+
+def _keypoints_checked(
+    people: list[dict[str, Any]], images: dict[Any, Any], num_joints: int, path: Path
+) -> np.ndarray:
+    """The slow path: the same array, checking each annotation to name the first bad one."""
+    keypoints = np.empty((len(people), num_joints * 3))
+    for i, ann in enumerate(people):
+        absent = [key for key in ("id", "image_id", "keypoints") if key not in ann]
+        if absent:
+            raise InputError(path, f"annotation lacks {', '.join(absent)}", record=f"annotation id {ann.get('id')}")
+        if ann["image_id"] not in images:
+            raise InputError(path, f"image_id {ann['image_id']} is not in images", record=f"annotation id {ann['id']}")
+        try:
+            row = np.asarray(ann["keypoints"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(path, "keypoints are not numbers", record=f"annotation id {ann['id']}") from None
+        if row.shape != (num_joints * 3,):
+            raise InputError(path, f"keypoints has shape {row.shape}, expected ({num_joints * 3},) = [x, y, v] * "
+                             f"{num_joints}", record=f"annotation id {ann['id']}")  # fmt: skip
+        keypoints[i] = row
+    return keypoints
