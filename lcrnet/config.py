@@ -1,0 +1,104 @@
+"""ModelConfig: every knob of the LCR-Net++ model, in one frozen dataclass.
+
+`build_model(cfg, anchors)` (lcrnet/model.py) is the only place that turns these fields into
+constructor arguments. Defaults follow the paper (Rogez et al., TPAMI 2019) where it gives a value
+and torchvision's Faster R-CNN defaults elsewhere ("same parameters as [9] for RPN", sec 3.5).
+The config is saved with checkpoints (`dataclasses.asdict`) and read back with `from_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from posebank.skeleton import get_skeleton
+
+BACKBONES = ("resnet50_c4", "resnet50_fpn")
+INTEGRATIONS = ("ppi", "nms", "none")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """LCR-Net++ model configuration (architecture, training-time sampling, inference post-processing)."""
+
+    version: int = 1  # bump when a field changes meaning, so old checkpoints can be recognised
+    skeleton: str = "j13"  # canonical joint set (posebank.skeleton); J = its number of joints
+    num_anchors: int = 200  # K anchor-poses; 2K pose classes + background (K=200 for MPII, sec 4.2)
+    # --- backbone ---
+    backbone: str = "resnet50_c4"  # "resnet50_c4" (res2-4 shared, res5 as RoI head, Detectron C4) or "resnet50_fpn"
+    backbone_weights: str | None = None  # local torchvision ResNet-50 state-dict file; None = random init (never downloads)
+    trainable_layers: int = 3  # ResNet stages trained, counted from layer4 down (0..5), as torchvision's detection models
+    # --- input transform (torchvision GeneralizedRCNNTransform) ---
+    min_size: tuple[int, ...] = (800,)  # shorter image side after resizing; several values = random choice in training
+    max_size: int = 1333  # cap on the longer side after resizing
+    image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet RGB mean (images are float in [0, 1])
+    image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # ImageNet RGB std
+    # --- RPN (torchvision defaults, as the paper keeps Faster R-CNN's RPN) ---
+    rpn_anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)  # box anchor sizes in px (FPN: one per level, 5 levels)
+    rpn_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # box anchor height/width ratios
+    rpn_pre_nms_top_n_train: int = 2000  # proposals kept per level before NMS, training
+    rpn_pre_nms_top_n_test: int = 1000  # proposals kept per level before NMS, inference
+    rpn_post_nms_top_n_train: int = 2000  # proposals kept per image after NMS, training
+    rpn_post_nms_top_n_test: int = 1000  # proposals kept per image after NMS, inference
+    rpn_nms_thresh: float = 0.7  # IoU of the RPN's NMS
+    rpn_fg_iou_thresh: float = 0.7  # box anchor is positive above this IoU with a GT pose box
+    rpn_bg_iou_thresh: float = 0.3  # box anchor is negative below this IoU
+    rpn_batch_size_per_image: int = 256  # box anchors sampled per image for the RPN loss
+    rpn_positive_fraction: float = 0.5  # fraction of positives in that sample
+    # --- pose RoI head: sampling and targets (sec 3.1, 3.5) ---
+    box_fg_iou_thresh: float = 0.5  # proposal takes a pose label at IoU >= 0.5 with a GT pose box (sec 3.1)
+    box_bg_iou_thresh: float = 0.5  # ... and is background below 0.5 (no ignored band)
+    box_batch_size_per_image: int = 32  # proposals per image for the head losses (256 boxes from 8 images, sec 3.5)
+    box_positive_fraction: float = 0.25  # one quarter of the boxes on humans (sec 3.5)
+    box_margin: float = 0.1  # a pose box is the joints' box grown by this fraction of its width/height in total (sec 3.1; posebank.boxes)
+    reg_scale: float = 5.0  # regression targets are multiplied by this (as the LCR-Net release)
+    smooth_l1_beta: float = 1.0  # smooth-L1 switch point; 1.0 is eq. 5 exactly
+    # --- pose RoI head: architecture (sec 3.2-3.4) ---
+    head_fc_dim: int = 1024  # width of the two shared fully-connected layers of each estimate
+    refine_iters: int = 1  # refinement stages after the first estimate (sec 3.4); 0 = plain LCR-Net
+    refine_embed_dim: int = 2048  # FC embedding of (class probabilities, regression) fed to a refinement (sec 3.4)
+    # --- inference (sec 3.6) ---
+    score_thresh: float = 0.05  # (box, class) pose proposals below this classification score are dropped
+    pre_integration_top_n: int = 1000  # at most this many pose proposals per image enter rescoring and PPI/NMS
+    rescore: bool = True  # apply eq. 6 (penalise joints outside the proposal box)
+    sigma_b_px: float = 25.0  # sigma_b of eq. 6, in network-input pixels
+    integration: str = "ppi"  # "ppi" (sec 3.6), "nms", or "none" (all rescored proposals, for external integration)
+    ppi_iou_thresh: float = 0.12  # PPI groups pose boxes above this IoU with the group's top (0.12 for PCKh, 0.54 for AP)
+    ppi_t3d_m: float = 0.13  # PPI mode radius T_3D in metres on D3D (0.13 for PCKh, 0.03 for AP)
+    ppi_upper_leg_weight: float = 0.1  # weight factor of upper-body proposals on lower-body joints in the PPI average
+    nms_iou_thresh: float = 0.5  # IoU of the NMS on pose boxes
+    detections_per_img: int = 100  # poses returned per image, highest scores first
+
+    def __post_init__(self) -> None:
+        get_skeleton(self.skeleton)  # raises ValueError on an unknown name
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.integration not in INTEGRATIONS:
+            raise ValueError(f"integration must be one of {INTEGRATIONS}, got {self.integration!r}")
+        if self.num_anchors < 1:
+            raise ValueError(f"num_anchors must be >= 1, got {self.num_anchors}")
+        if not 0 <= self.trainable_layers <= 5:
+            raise ValueError(f"trainable_layers must be in 0..5, got {self.trainable_layers}")
+        if self.refine_iters < 0:
+            raise ValueError(f"refine_iters must be >= 0, got {self.refine_iters}")
+        if self.backbone == "resnet50_fpn" and len(self.rpn_anchor_sizes) != 5:
+            raise ValueError(f"resnet50_fpn needs one RPN anchor size per level (5), got {self.rpn_anchor_sizes}")
+
+    @property
+    def num_joints(self) -> int:
+        """J, the number of joints of `skeleton`."""
+        return get_skeleton(self.skeleton).num_joints
+
+    @property
+    def num_classes(self) -> int:
+        """2K + 1: background, K full-body and K upper-body anchor classes."""
+        return 2 * self.num_anchors + 1
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """Inverse of `dataclasses.asdict` after a JSON round trip (lists back to tuples)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown ModelConfig field(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

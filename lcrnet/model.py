@@ -1,0 +1,205 @@
+"""LCR-Net++: localisation (RPN), classification over anchor-poses and 2D-3D regression, end to end.
+
+Composed from torchvision detection parts as torchvision's keypoint_rcnn composes FasterRCNN:
+GeneralizedRCNNTransform, a ResNet-50 backbone (lcrnet/backbone.py), RegionProposalNetwork, and
+the pose RoI head (lcrnet/heads.py). At inference the pose proposals are rescored (eq. 6) and
+integrated by PPI or NMS (lcrnet/postprocess.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+from posebank.skeleton import get_skeleton
+
+from .anchors import PoseAnchors
+from .backbone import BUILDERS
+from .config import ModelConfig
+from .heads import PoseRoIHeads
+from .postprocess import nms_poses, ppi, rescore
+from .poses import centre_poses, pose_boxes
+from .targets import PoseGroundTruth, build_ground_truth
+
+OUTPUT_KEYS = ("boxes", "scores", "labels", "pose_2d", "pose_3d")
+
+
+class LCRNet(nn.Module):
+    """LCR-Net++ multi-person 2D+3D pose detector.
+
+    Input images are a list of (3, H, W) float tensors in [0, 1], RGB, of any sizes.
+
+    Targets (training), one dict per image, N people (N may be 0):
+        - pose_2d (FloatTensor[N, J, 2]): joint positions in pixels of the input image, origin at the
+          top-left corner, completed (every joint finite, missing ones filled by posebank's matching).
+        - visible (BoolTensor[N, J]): True where the joint is annotated in the source. A person with
+          no annotated joint is ignored; one with an annotated ankle or knee also gets a full-body box.
+        - pose_3d (FloatTensor[N, J, 3]): metres, camera frame (x right, y down, z forward); it is
+          re-centred on the body centre (mean of hips and shoulders).
+        - boxes (FloatTensor[N, 4]): not required and ignored; the pose boxes are always derived
+          from pose_2d (joints' box + margin, sec 3.1) so that boxes and poses cannot disagree.
+
+    Training returns a dict of scalar losses: loss_objectness, loss_rpn_box_reg (torchvision RPN),
+    loss_pose_cls, loss_pose_reg (first estimate), then loss_pose_cls_refine, loss_pose_reg_refine
+    for the first refinement and loss_pose_cls_refine{s}, loss_pose_reg_refine{s} for refinement
+    s >= 2 (see `loss_names`). The training loss is their sum.
+
+    Inference returns one dict per image:
+        - boxes (FloatTensor[M, 4]): x0, y0, x1, y1 px of the input image, the pose box (joints'
+          box + margin) of pose_2d; it can extend past the image for hallucinated legs.
+        - scores (FloatTensor[M]): rescored classification score (NMS, none) or the mode's sum of
+          scores (PPI), highest first.
+        - labels (Int64Tensor[M]): pose class in 1..2K (K+1..2K: upper-body anchor classes).
+        - pose_2d (FloatTensor[M, J, 2]): px of the input image.
+        - pose_3d (FloatTensor[M, J, 3]): metres, body-centred, camera frame (x right, y down, z forward).
+    """
+
+    def __init__(
+        self,
+        *,
+        transform: GeneralizedRCNNTransform,
+        backbone: nn.Module,
+        rpn: RegionProposalNetwork,
+        roi_heads: PoseRoIHeads,
+        cfg: ModelConfig,
+    ) -> None:
+        super().__init__()
+        self.transform = transform
+        self.backbone = backbone
+        self.rpn = rpn
+        self.roi_heads = roi_heads
+        self.cfg = cfg
+        self.skeleton = get_skeleton(cfg.skeleton)
+
+    @property
+    def anchors(self) -> PoseAnchors:
+        """The anchor-poses (buffers of the pose head)."""
+        return self.roi_heads.anchors
+
+    def loss_names(self) -> list[str]:
+        """The keys of the training loss dict, in order."""
+        return ["loss_objectness", "loss_rpn_box_reg", *self.roi_heads.loss_names()]
+
+    def forward(
+        self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None
+    ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
+        """Losses (training) or detections (eval); see the class docstring for the formats."""
+        if self.training and targets is None:
+            raise ValueError("targets are required in training mode")
+        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        image_list, _ = self.transform(images)
+        # (sx, sy) per image: input pixels -> network-input pixels.
+        scales = [
+            torch.tensor([new[1] / old[1], new[0] / old[0]], device=image_list.tensors.device)
+            for new, old in zip(image_list.image_sizes, original_sizes)
+        ]
+        gts = self._ground_truth(targets, scales) if self.training and targets is not None else None
+        features = self.backbone(image_list.tensors)
+        rpn_targets = [{"boxes": gt.boxes} for gt in gts] if gts is not None else None
+        proposals, rpn_losses = self.rpn(image_list, features, rpn_targets)
+        pose_proposals, head_losses = self.roi_heads(features, proposals, image_list.image_sizes, gts)
+        if self.training:
+            return {**rpn_losses, **head_losses}
+        return [self._postprocess(p, s) for p, s in zip(pose_proposals, scales)]
+
+    def _ground_truth(self, targets: list[dict[str, torch.Tensor]], scales: list[torch.Tensor]) -> list[PoseGroundTruth]:
+        gts = []
+        for i, (t, scale) in enumerate(zip(targets, scales)):
+            missing = {"pose_2d", "visible", "pose_3d"} - set(t)
+            if missing:
+                raise ValueError(f"target {i} lacks {', '.join(sorted(missing))}")
+            j = self.cfg.num_joints
+            if t["pose_2d"].dim() != 3 or t["pose_2d"].shape[1:] != (j, 2):
+                raise ValueError(f"target {i}: pose_2d must be (N, {j}, 2), got {tuple(t['pose_2d'].shape)}")
+            gts.append(
+                build_ground_truth(
+                    t["pose_2d"].float() * scale,
+                    t["visible"],
+                    t["pose_3d"].float(),
+                    self.anchors,
+                    self.skeleton,
+                    self.cfg.box_margin,
+                )
+            )
+        return gts
+
+    def _postprocess(self, proposals: dict[str, torch.Tensor], scale: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rescore (network pixels, eq. 6), back to input pixels, centre 3D, then PPI / NMS / nothing."""
+        cfg = self.cfg
+        scores = proposals["scores"]
+        if cfg.rescore:
+            scores = rescore(scores, proposals["pose_2d"], proposals["boxes"], cfg.sigma_b_px)
+        pose_2d = proposals["pose_2d"] / scale
+        # The regression only approximately keeps the anchor's body centre; the output contract is exact.
+        pose_3d = centre_poses(proposals["pose_3d"], self.skeleton.torso)
+        labels = proposals["labels"]
+        if cfg.integration == "ppi":
+            merged = ppi(
+                pose_2d,
+                pose_3d,
+                scores,
+                labels,
+                labels > self.anchors.num_anchors,
+                iou_thresh=cfg.ppi_iou_thresh,
+                t3d_m=cfg.ppi_t3d_m,
+                lower_body=self.skeleton.lower_body,
+                upper_leg_weight=cfg.ppi_upper_leg_weight,
+                margin=cfg.box_margin,
+            )
+            pose_2d, pose_3d, scores, labels = merged["pose_2d"], merged["pose_3d"], merged["scores"], merged["labels"]
+            keep = torch.arange(scores.shape[0], device=scores.device)
+        elif cfg.integration == "nms":
+            keep = nms_poses(pose_2d, scores, cfg.nms_iou_thresh, cfg.box_margin)
+        else:
+            keep = scores.argsort(descending=True)
+        keep = keep[: cfg.detections_per_img]
+        pose_2d, pose_3d, scores, labels = pose_2d[keep], pose_3d[keep], scores[keep], labels[keep]
+        return {
+            "boxes": pose_boxes(pose_2d, cfg.box_margin),
+            "scores": scores,
+            "labels": labels,
+            "pose_2d": pose_2d,
+            "pose_3d": pose_3d,
+        }
+
+
+def build_model(cfg: ModelConfig, anchors: PoseAnchors) -> LCRNet:
+    """Build LCR-Net++ from a config and anchor-poses (K and J must match the config).
+
+    Args:
+        cfg: model configuration.
+        anchors: K anchor-poses for `cfg.skeleton` (lcrnet.anchors.PoseAnchors).
+
+    Returns:
+        LCRNet in training mode; weights are random except a backbone loaded from cfg.backbone_weights.
+    """
+    if anchors.num_anchors != cfg.num_anchors or anchors.num_joints != cfg.num_joints:
+        raise ValueError(
+            f"anchors are K={anchors.num_anchors}, J={anchors.num_joints}; "
+            f"the config wants K={cfg.num_anchors}, J={cfg.num_joints}"
+        )
+    parts = BUILDERS[cfg.backbone](cfg)
+    rpn = RegionProposalNetwork(
+        parts.anchor_generator,
+        RPNHead(parts.backbone.out_channels, parts.anchor_generator.num_anchors_per_location()[0]),
+        fg_iou_thresh=cfg.rpn_fg_iou_thresh,
+        bg_iou_thresh=cfg.rpn_bg_iou_thresh,
+        batch_size_per_image=cfg.rpn_batch_size_per_image,
+        positive_fraction=cfg.rpn_positive_fraction,
+        pre_nms_top_n={"training": cfg.rpn_pre_nms_top_n_train, "testing": cfg.rpn_pre_nms_top_n_test},
+        post_nms_top_n={"training": cfg.rpn_post_nms_top_n_train, "testing": cfg.rpn_post_nms_top_n_test},
+        nms_thresh=cfg.rpn_nms_thresh,
+    )
+    roi_heads = PoseRoIHeads(
+        box_roi_pool=parts.roi_pool,
+        box_features=parts.box_features,
+        feature_dim=parts.feature_dim,
+        anchors=anchors,
+        cfg=cfg,
+    )
+    transform = GeneralizedRCNNTransform(
+        min_size=cfg.min_size, max_size=cfg.max_size, image_mean=list(cfg.image_mean), image_std=list(cfg.image_std)
+    )
+    return LCRNet(transform=transform, backbone=parts.backbone, rpn=rpn, roi_heads=roi_heads, cfg=cfg)

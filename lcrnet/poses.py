@@ -1,0 +1,96 @@
+"""Small torch helpers on pose tensors shared by targets, anchors and post-processing.
+
+Pose boxes (sec 3.1), body-centring (DESIGN.md frames) and the 3D pose distance D3D (sec 3.1, eq. 7).
+Pure functions, vectorised over leading dimensions; no model state here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def pose_boxes(poses_2d: torch.Tensor, margin: float) -> torch.Tensor:
+    """Boxes around 2D poses, grown by `margin` of their size in total, half on each side (the
+    paper's 10%, sec 3.1): the torch twin of posebank.boxes.pose_box, so that annotation shards,
+    anchors and training targets share one box.
+
+    Args:
+        poses_2d: (..., J, 2) joint positions (px or any 2D unit).
+        margin: fraction of the joints' box width (height) added in total, half each side.
+
+    Returns:
+        (..., 4) boxes x0, y0, x1, y1 in the unit of `poses_2d`.
+    """
+    if poses_2d.shape[-1] != 2:
+        raise ValueError(f"poses_2d must be (..., J, 2), got {tuple(poses_2d.shape)}")
+    lo = poses_2d.amin(dim=-2)
+    hi = poses_2d.amax(dim=-2)
+    pad = (hi - lo) * (margin / 2.0)
+    return torch.cat([lo - pad, hi + pad], dim=-1)
+
+
+def centre_poses(poses_3d: torch.Tensor, torso: Sequence[int]) -> torch.Tensor:
+    """Subtract the body centre (mean of the `torso` joints: both hips and both shoulders).
+
+    Args:
+        poses_3d: (..., J, 3) metres, camera frame.
+        torso: joint indices whose mean is the body centre (posebank Skeleton.torso).
+
+    Returns:
+        (..., J, 3) body-centred poses, same frame and unit.
+    """
+    if poses_3d.shape[-1] != 3:
+        raise ValueError(f"poses_3d must be (..., J, 3), got {tuple(poses_3d.shape)}")
+    return poses_3d - poses_3d[..., list(torso), :].mean(dim=-2, keepdim=True)
+
+
+def pairwise_d3d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """D3D between every pose of `a` and every pose of `b`: the mean per-joint Euclidean distance.
+
+    Both sets must already be body-centred and in the same (camera) frame, so that D3D compares
+    oriented poses as in sec 3.1. Memory is O(N*M), one joint at a time.
+
+    Args:
+        a: (N, J, 3) metres.
+        b: (M, J, 3) metres.
+
+    Returns:
+        (N, M) mean per-joint distances in metres.
+    """
+    if a.dim() != 3 or b.dim() != 3 or a.shape[1:] != b.shape[1:] or a.shape[-1] != 3:
+        raise ValueError(f"expected (N, J, 3) and (M, J, 3), got {tuple(a.shape)} and {tuple(b.shape)}")
+    total = a.new_zeros((a.shape[0], b.shape[0]))
+    for j in range(a.shape[1]):
+        # The exact (non-matmul) mode keeps argmins stable for near-equal distances.
+        total += torch.cdist(a[:, j], b[:, j], compute_mode="donot_use_mm_for_euclid_dist")
+    return total / a.shape[1]
+
+
+def _origin_size(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # Clamped so that a degenerate box cannot divide by zero; encode and decode share this clamp,
+    # which keeps them exact inverses.
+    origin = boxes[..., None, :2]
+    size = (boxes[..., None, 2:] - boxes[..., None, :2]).clamp(min=1e-3)
+    return origin, size
+
+
+def to_box_coords(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Express 2D points in box coordinates: (0, 0) is the box's top-left corner, (1, 1) its bottom-right.
+
+    Args:
+        points: (..., J, 2) in the unit of `boxes` (px).
+        boxes: (..., 4) x0, y0, x1, y1.
+
+    Returns:
+        (..., J, 2) box-normalised points (outside [0, 1] when a joint is outside the box).
+    """
+    origin, size = _origin_size(boxes)
+    return (points - origin) / size
+
+
+def from_box_coords(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Inverse of `to_box_coords`: (..., J, 2) box-normalised points -> (..., J, 2) in the boxes' unit."""
+    origin, size = _origin_size(boxes)
+    return points * size + origin

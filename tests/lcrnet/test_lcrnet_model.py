@@ -1,0 +1,148 @@
+"""The full LCR-Net++ model on CPU with tiny inputs: loss keys, outputs, negatives, weights, learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.models import resnet50
+
+from lcrnet.anchors import anchors_from_poses
+from lcrnet.model import OUTPUT_KEYS, build_model
+
+RPN_KEYS = {"loss_objectness", "loss_rpn_box_reg"}
+POSE_KEYS = {"loss_pose_cls", "loss_pose_reg"}
+REFINE_KEYS = {"loss_pose_cls_refine", "loss_pose_reg_refine"}
+
+
+def _batch(scene):  # type: ignore[no-untyped-def]
+    image_a, target_a = scene([(0, (10, 8, 60, 88)), (2, (70, 20, 120, 90))])
+    image_b, target_b = scene([(1, (30, 10, 90, 90))], size=(100, 90))
+    return [image_a, image_b], [target_a, target_b]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "refine_iters", "extra"),
+    [
+        ("resnet50_c4", 1, REFINE_KEYS),
+        ("resnet50_fpn", 1, REFINE_KEYS),
+        ("resnet50_fpn", 0, set()),
+        ("resnet50_fpn", 2, REFINE_KEYS | {"loss_pose_cls_refine2", "loss_pose_reg_refine2"}),
+    ],
+)
+def test_train_mode_returns_the_documented_losses(tiny_config, anchors, scene, backbone, refine_iters, extra) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = build_model(tiny_config(backbone=backbone, refine_iters=refine_iters), anchors)
+    model.train()
+    images, targets = _batch(scene)
+    losses = model(images, targets)
+    assert set(losses) == RPN_KEYS | POSE_KEYS | extra
+    assert list(losses) == model.loss_names()
+    for name, value in losses.items():
+        assert value.dim() == 0 and torch.isfinite(value), name
+    sum(losses.values()).backward()
+
+
+@pytest.mark.parametrize("integration", ["ppi", "nms", "none"])
+def test_eval_returns_one_dict_per_image(tiny_config, anchors, scene, integration) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = build_model(tiny_config(integration=integration, score_thresh=0.0), anchors).eval()
+    images, _ = _batch(scene)
+    with torch.no_grad():
+        out = model(images)
+    assert len(out) == 2
+    for det in out:
+        assert set(det) == set(OUTPUT_KEYS)
+        m = det["scores"].shape[0]
+        assert m > 0
+        assert det["boxes"].shape == (m, 4)
+        assert det["labels"].shape == (m,) and det["labels"].dtype == torch.int64
+        assert ((det["labels"] >= 1) & (det["labels"] <= 2 * anchors.num_anchors)).all()
+        assert det["pose_2d"].shape == (m, 13, 2) and det["pose_3d"].shape == (m, 13, 3)
+        assert (det["scores"][:-1] >= det["scores"][1:]).all()
+        torch.testing.assert_close(det["pose_3d"][:, [4, 5, 10, 11]].mean(1), torch.zeros(m, 3), atol=1e-6, rtol=0)
+
+
+def test_eval_poses_are_in_input_pixels(tiny_config, anchors) -> None:  # type: ignore[no-untyped-def]
+    # An input twice the network size (min_size 96): outputs must come back to the 192 x 256 input.
+    torch.manual_seed(0)
+    cfg = tiny_config(integration="none", rescore=False, score_thresh=0.0, refine_iters=0)
+    model = build_model(cfg, anchors).eval()
+    with torch.no_grad():
+        model.roi_heads.stages[-1].pose_reg.weight.zero_()  # poses = anchors placed in the proposal boxes
+        out = model([torch.rand(3, 192, 256)])[0]
+    full = out["labels"] <= anchors.num_anchors
+    boxes = out["boxes"][full]  # a full-body anchor's pose box is its proposal box
+    assert (boxes >= -1e-3).all() and (boxes[:, [0, 2]] <= 256 + 1e-3).all() and (boxes[:, [1, 3]] <= 192 + 1e-3).all()
+    assert boxes[:, 2].max() > 128 or boxes[:, 3].max() > 96  # not left in network pixels
+
+
+def test_image_with_nobody_has_no_regression_loss(tiny_config, anchors, scene) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = build_model(tiny_config(backbone="resnet50_fpn", refine_iters=1), anchors).train()
+    image, target = scene([])
+    losses = model([image], [target])
+    for name in ("loss_rpn_box_reg", "loss_pose_reg", "loss_pose_reg_refine"):
+        assert losses[name].item() == 0.0, name
+    assert losses["loss_objectness"] > 0 and losses["loss_pose_cls"] > 0
+    sum(losses.values()).backward()
+
+
+def test_backbone_weights_from_a_local_file(tmp_path, tiny_config, anchors) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    state = resnet50(weights=None).state_dict()
+    path = tmp_path / "resnet50.pth"
+    torch.save(state, path)
+    model = build_model(tiny_config(backbone_weights=str(path)), anchors)
+    conv1 = model.backbone.body[0].weight
+    assert torch.equal(conv1, state["conv1.weight"])
+    assert not conv1.requires_grad  # trainable_layers=0 in the tiny config
+
+
+def test_anchor_mismatch_is_refused(tiny_config, skeleton, standing) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="K=1"):
+        build_model(tiny_config(), anchors_from_poses(standing[None], skeleton))
+
+
+def test_a_few_steps_lower_the_loss(tiny_config, anchors, scene) -> None:  # type: ignore[no-untyped-def]
+    # Frozen random backbone (trainable_layers=0): the RPN head and the pose head learn the coloured boxes.
+    torch.manual_seed(0)
+    model = build_model(tiny_config(box_batch_size_per_image=4), anchors).train()
+    images, targets = [], []
+    for people in (
+        [(0, (10, 8, 60, 88)), (2, (70, 20, 120, 90))],
+        [(1, (30, 10, 90, 90))],
+        [(3, (5, 30, 45, 94)), (1, (60, 5, 110, 60))],
+    ):
+        image, target = scene(people)
+        images.append(image)
+        targets.append(target)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    history = []
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = sum(model(images, targets).values())
+        assert torch.isfinite(loss)
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    # Proposals are re-sampled at every step, so compare averages of the first and last steps.
+    first, last = sum(history[:3]) / 3, sum(history[-3:]) / 3
+    assert last < 0.75 * first, history
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_train_and_eval_on_cuda(tiny_config, anchors, scene) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    model = build_model(tiny_config(), anchors).to(device).train()
+    images, targets = _batch(scene)
+    images = [im.to(device) for im in images]
+    targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+    losses = model(images, targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    assert len(out) == 2 and all(det["pose_3d"].device.type == "cuda" for det in out)
