@@ -198,3 +198,23 @@ def test_pandas_polars_duckdb_read_the_shards(demo_bank: Path) -> None:
     assert duckdb.sql(f"select count(*) from '{glob}'").fetchall()[0][0] == n
     arr = pl.read_parquet(glob).get_column("pose_2d")
     assert arr.dtype.size == 26  # fixed-size array of 13 joints x 2
+
+
+def test_skeleton_lacking_a_needed_bone_names_the_bone(tmp_path: Path) -> None:
+    """An ASF without the bone the canonical right ankle needs (rtibia renamed in ASF and AMC alike,
+    so the files themselves are consistent) fails at the mapping, naming the file and the joint."""
+    root = _one_subject(tmp_path)
+    for f in (root / "subjects/135").iterdir():
+        f.write_bytes(f.read_bytes().replace(b"rtibia", b"rshin"))
+    with pytest.raises(InputError, match=r"135_04\.amc.*rtibia.*right_ankle"):
+        build_bank(_config(root, tmp_path / "out"))
+
+
+def test_nan_in_amc_names_the_line(tmp_path: Path) -> None:
+    root = _one_subject(tmp_path)
+    amc = root / "subjects/135/135_04.amc"
+    lines = amc.read_bytes().split(b"\n")
+    lines[40] = b"lfemur nan 1.0 2.0\r"
+    amc.write_bytes(b"\n".join(lines))
+    with pytest.raises(InputError, match=r"135_04\.amc:41"):
+        build_bank(_config(root, tmp_path / "out"))
