@@ -16,7 +16,7 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def progress_bar(console: Console, quiet: bool = False):  # noqa: ANN201 -- a ProgressFactory (posebank.bank_build)
+def progress_bar(console: Console, quiet: bool = False):  # noqa: ANN201 -- a posebank.progress.ProgressFactory
     """A progress factory for library loops: (iterable, description, total) -> iterator with a rich bar."""
 
     def track(items: Iterable[T], description: str, total: int) -> Iterator[T]:

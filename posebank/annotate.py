@@ -27,6 +27,7 @@ from .complete import LABEL_MODES, complete_2d, depth_transfer_3d, masked_centre
 from .config import to_dict
 from .errors import InputError, OutputConflictError
 from .matching import gather_matches, search_bank
+from .progress import ProgressFactory, no_progress
 from .provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
 from .search import SearchConfig, resolve_engine
 from .skeleton import Skeleton
@@ -173,7 +174,7 @@ def _identity(config: AnnotateConfig, bank: Bank, annotation_sha: str) -> str:
     return sha256_bytes(str(sorted(job.items())), sha256_file(bank.root / MANIFEST), annotation_sha)
 
 
-def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Any = None) -> AnnotateReport:
+def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: ProgressFactory | None = None) -> AnnotateReport:
     """Annotate a 2D dataset against a bank and write the shards (resumable per shard).
 
     Raises:
@@ -184,7 +185,7 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Any =
     from .shards import annotations_schema, make_table, read_metadata, write_table_atomic
 
     t0 = time.perf_counter()
-    progress = progress or (lambda items, description, total: items)
+    progress = progress or no_progress
     bank = open_bank(config.bank)
     skeleton = bank.skeleton
     path = Path(config.annotation_file)

@@ -16,15 +16,16 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .progress import ProgressFactory, no_progress
 from .bank import MANIFEST, SHARDS_DIR
 from .canonical import CanonicalPoses, canonical_poses
 from .config import SOURCES, BankConfig, to_dict, to_json
@@ -41,12 +42,6 @@ JOB_FILE = ".job.json"
 # Bump when the per-file output changes meaning, so old caches are not reused.
 _CACHE_VERSION = 1
 
-T = TypeVar("T")
-ProgressFactory = Callable[[Iterable[T], str, int], Iterator[T]]
-
-
-def _no_progress(items: Iterable[T], description: str, total: int) -> Iterator[T]:
-    yield from items
 
 
 @dataclass
@@ -318,7 +313,7 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
         InputError: a bad or missing input (unless config.skip_bad, for unreadable motion files).
         OutputConflictError: `config.out` holds another job's bank and `overwrite` is False.
     """
-    progress = progress or _no_progress
+    progress = progress or no_progress
     if not config.sources:
         raise ValueError("no --source given")
     for source, _ in config.sources:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from posebank.anchors import (
-    AnchorConfig, _nearest_l2, assign_classes, finalise_clusters, from_lcrnet_layout, kmeans, to_lcrnet_layout,
+    AnchorConfig, _nearest_l2, assign_classes, finalise_clusters, from_lcrnet_layout, kmeans,
 )  # fmt: skip
 from posebank.anchors_build import build_anchors, load_anchors, sample_poses
 from posebank.bank import open_bank

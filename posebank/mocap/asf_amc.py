@@ -18,10 +18,11 @@ from pathlib import Path
 from ..motion import Motion
 from .acclaim_fk import forward_kinematics
 from .amc import AmcChannels, read_amc
-# INCH_M and ROOT are not in __all__ but stay importable from here, as before the split.
 from .asf import INCH_M, ROOT, AsfBone, AsfSkeleton, read_asf
 
 __all__ = [
+    "INCH_M",
+    "ROOT",
     "AmcChannels",
     "AsfBone",
     "AsfSkeleton",

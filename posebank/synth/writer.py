@@ -22,15 +22,16 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ..progress import ProgressFactory, no_progress
 from ..bank import MANIFEST as BANK_MANIFEST
 from ..bank import open_bank
 from ..boxes import pose_box
@@ -51,12 +52,6 @@ JOB_FILE = ".job.json"
 PREVIEW_FILE = "preview.png"
 TRUNCATED = "truncated"
 
-T = TypeVar("T")
-ProgressFactory = Callable[[Iterable[T], str, int], Iterator[T]]
-
-
-def _no_progress(items: Iterable[T], description: str, total: int) -> Iterator[T]:
-    yield from items
 
 
 @dataclass
@@ -317,7 +312,7 @@ def synthesize(
         ValueError: a config field out of range.
     """
     config.check()
-    progress = progress or _no_progress
+    progress = progress or no_progress
     t0 = time.perf_counter()
     out = Path(out)
     report = SynthReport(out=out, images=config.images)

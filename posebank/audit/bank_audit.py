@@ -1,0 +1,144 @@
+"""Audit of a bank: poses and views per source and subject, the deduplication rate, bone-length
+spread per subject, and pose-space coverage between sources.
+
+One pass over the shards in batches (never the whole bank in memory): counts come from the
+(source, subject, sequence) runs of each batch, bone lengths are running moments per subject over
+the rows of view 0 (one row per pose: views rotate a pose and do not change its lengths), and the
+coverage sample of each source is the set of view-0 poses of smallest seeded hash of their pose_id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..bank import Bank
+from .bones import bone_lengths, bone_table, check_subject
+from .config import AuditConfig
+from .coverage import body_frame_poses, coverage_report
+from .numeric import BottomK, GroupedMoments, hash_keys, run_starts
+
+COVERAGE_MEANING = (
+    "For each pair of sources A -> B: the mean per-joint distance (mm) from each sampled pose of A to "
+    "its nearest sampled pose of B, both in their own body frame (view and heading removed). A -> A "
+    "is leave-one-out: the spacing of A's own sample. A pose of A much farther from B than B's own "
+    "spacing is a pose B lacks; 'added' gives, per source, the share of its poses farther than each "
+    "threshold from the reference source (CMU when present). Samples are seeded subsets, so with a "
+    "source larger than its sample the distances are upper bounds."
+)
+
+Progress = Callable[[Iterable[Any], str, int], Iterator[Any]]
+_COLUMNS = ("source", "subject", "sequence", "view_id", "pose_id", "pose_3d")
+
+
+def _one_shard(bank: Bank, shard: dict[str, Any]) -> Bank:
+    """The bank restricted to one shard (so progress can count shards)."""
+    return dataclasses.replace(bank, manifest={**bank.manifest, "shards": [shard]})
+
+
+def _counts_by_run(source: np.ndarray, subject: np.ndarray, sequence: np.ndarray, view0: np.ndarray,
+                   rows: dict[tuple[str, str], int], poses: dict[tuple[str, str], int],
+                   sequences: dict[tuple[str, str], set[str]]) -> None:  # fmt: skip
+    starts = run_starts(source, subject, sequence)
+    ends = np.r_[starts[1:], len(source)]
+    cum_view0 = np.r_[0, np.cumsum(view0)]
+    for s, e in zip(starts, ends):
+        key = (str(source[s]), str(subject[s]))
+        rows[key] = rows.get(key, 0) + int(e - s)
+        poses[key] = poses.get(key, 0) + int(cum_view0[e] - cum_view0[s])
+        sequences.setdefault(key, set()).add(str(sequence[s]))
+
+
+def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Every bank figure as plain data (JSON-able); see the module docstring for what is computed.
+
+    Returns:
+        {"path", "rows", "skeleton", "sources": {source: {...}}, "subjects": [...], "bones": {...},
+         "flagged_subjects": [...], "coverage": {...}}. Lengths in metres, distances in mm.
+    """
+    skeleton = bank.skeleton
+    table = bone_table(skeleton)
+    rows: dict[tuple[str, str], int] = {}
+    poses: dict[tuple[str, str], int] = {}
+    sequences: dict[tuple[str, str], set[str]] = {}
+    codes: dict[tuple[str, str], int] = {}
+    moments = GroupedMoments(dims=len(table.names))
+    samples: dict[str, BottomK] = {}
+    shards = list(bank.manifest["shards"])
+    for shard in progress(shards, f"auditing bank {bank.root.name}", len(shards)) if progress else shards:
+        for batch in _one_shard(bank, shard).iter_poses(columns=_COLUMNS, batch_size=config.batch_rows):
+            view0 = batch["view_id"] == 0
+            _counts_by_run(batch["source"], batch["subject"], batch["sequence"], view0, rows, poses, sequences)
+            src, sub = batch["source"][view0], batch["subject"][view0]
+            p3 = batch["pose_3d"][view0]
+            if len(p3) == 0:
+                continue
+            starts = run_starts(src, sub)
+            run_code = np.array([codes.setdefault((str(src[s]), str(sub[s])), len(codes)) for s in starts])
+            row_code = np.repeat(run_code, np.diff(np.r_[starts, len(src)]))
+            moments.add(row_code, bone_lengths(p3, table))
+            keys = hash_keys(batch["pose_id"][view0], config.seed)
+            for s in np.unique(src):
+                m = src == s
+                samples.setdefault(str(s), BottomK(config.coverage_sample)).add(keys[m], p3[m])
+
+    subjects, flagged = [], []
+    std = moments.std
+    for key in sorted(rows):
+        entry: dict[str, Any] = {"source": key[0], "subject": key[1], "sequences": len(sequences[key]),
+                                 "poses": poses[key], "rows": rows[key],
+                                 "views_per_pose": rows[key] / poses[key] if poses[key] else None}  # fmt: skip
+        if key in codes:
+            g = codes[key]
+            lo, hi = moments.lo[g], moments.hi[g]
+            entry["bones"] = {
+                "mean_m": moments.mean[g].tolist(), "std_m": std[g].tolist(), "min_m": lo.tolist(),
+                "max_m": hi.tolist(), "max_min_ratio": np.where(lo > 0, hi / np.maximum(lo, 1e-12), np.inf).tolist(),
+            }  # fmt: skip
+            entry["problems"] = check_subject(moments.mean[g], std[g], table, config.rigid_std_m)
+            flagged += [{"source": key[0], "subject": key[1], **p} for p in entry["problems"]]
+        subjects.append(entry)
+
+    manifest_stats = bank.manifest.get("stats", {})
+    sources: dict[str, Any] = {}
+    for name in dict.fromkeys([*manifest_stats, *(k[0] for k in sorted(rows))]):
+        mine = [s for s in subjects if s["source"] == name]
+        st = manifest_stats.get(name, {})
+        counted = sum(s["poses"] for s in mine)
+        n_rows = sum(s["rows"] for s in mine)
+        sources[name] = {
+            "subjects": len(mine),
+            "sequences": sum(s["sequences"] for s in mine),
+            "poses_read": st.get("poses"),  # before deduplication (manifest)
+            "poses_kept": st.get("kept"),  # after deduplication (manifest)
+            "dedup_rate": 1.0 - st["kept"] / st["poses"] if st.get("poses") else None,
+            "poses": counted,  # counted in the shards (rows of view 0)
+            "rows": n_rows,
+            "views_per_pose": n_rows / counted if counted else None,
+            "consistent_with_manifest": st.get("kept") == counted,
+        }
+    reference = "cmu" if "cmu" in samples else (next(iter(sorted(samples))) if samples else None)
+    # Turned into the body frame only once sampled: the transform is per pose.
+    body = {s: body_frame_poses(samples[s].items, skeleton) for s in sorted(samples)}
+    coverage = coverage_report(body, reference=reference,
+                               candidates=config.coverage_candidates, thresholds_mm=config.coverage_thresholds_mm)  # fmt: skip
+    coverage["meaning"] = COVERAGE_MEANING
+    coverage["sample_per_source"] = config.coverage_sample
+    return {
+        "path": str(bank.root),
+        "skeleton": skeleton.name,
+        "rows": int(sum(rows.values())),
+        "shards": len(bank.shard_paths),
+        "skipped_inputs": len(bank.manifest.get("skipped", [])),
+        "sources": sources,
+        "subjects": subjects,
+        "bones": {"names": list(table.names), "rigid": table.rigid.tolist(),
+                  "low_m": [None if np.isnan(v) else float(v) for v in table.low_m],
+                  "high_m": [None if np.isnan(v) else float(v) for v in table.high_m],
+                  "rigid_std_limit_m": config.rigid_std_m},  # fmt: skip
+        "flagged_subjects": flagged,
+        "coverage": coverage,
+    }

@@ -1,0 +1,116 @@
+"""PNG plots of the annotation audit (per annotation input, one curve or bar group per dataset),
+drawn from the report dict alone. See plots.py for the conventions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .plots import _colours, _figure, _save
+
+
+def _datasets(ann: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+    names = list(ann["datasets"])
+    return list(zip(names, (ann["datasets"][n] for n in names), _colours(len(names))))
+
+
+def distance_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    fig = _figure(6.5, 3.0)
+    ax = fig.add_subplot()
+    for name, d, c in _datasets(ann):
+        h = d["match_distance_histogram"]
+        counts = np.array(h["counts"], dtype=float)
+        if counts.sum():
+            ax.stairs(counts / counts.sum(), h["edges"], color=c, label=f"{name} ({int(counts.sum())})", linewidth=1.5)
+    ax.set_xlabel("match distance (eq. 9, unitless; the last bin holds >= 1.5)")
+    ax.set_ylabel("share of matched people")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out, f"ann-{label}-distance.png", "Match-distance distribution per dataset.")
+
+
+def distance_by_joints(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    fig = _figure(6.5, 3.0)
+    ax = fig.add_subplot()
+    for name, d, c in _datasets(ann):
+        rows = [r for r in d["by_visible_joints"] if "q50" in r]
+        if rows:
+            x = [r["joints"] for r in rows]
+            ax.plot(x, [r["q50"] for r in rows], "o-", color=c, label=f"{name} median")
+            ax.plot(x, [r["q90"] for r in rows], "--", color=c, alpha=0.6, label=f"{name} 90th pct")
+    ax.set_xlabel("annotated joints (query mask size)")
+    ax.set_ylabel("match distance")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out, f"ann-{label}-by-joints.png", "Match distance per number of annotated joints.")
+
+
+def completions(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    sets = _datasets(ann)
+    joints = ann["joint_names"]
+    fig = _figure(7.5, 3.2)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(sets))
+    x = np.arange(len(joints))
+    for i, (name, d, c) in enumerate(sets):
+        share = [v if v is not None else 0.0 for v in d["completions_per_joint"]["completed_share_of_matched"]]
+        ax.bar(x + (i - (len(sets) - 1) / 2) * width, share, width=width, color=c, label=name)
+    ax.set_xticks(x, joints, rotation=60, fontsize=7)
+    ax.set_ylabel("share of matched people")
+    ax.set_title("joints completed by the match (not annotated)", fontsize=9)
+    ax.legend(fontsize=8)
+    return _save(fig, out, f"ann-{label}-completions.png", "Completions per joint: matched people whose joint was not annotated.")
+
+
+def spread_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    fig = _figure(6.5, 3.0)
+    ax = fig.add_subplot()
+    for name, d, c in _datasets(ann):
+        h = d["match_spread_histogram_mm"]
+        counts = np.array(h["counts"], dtype=float)
+        if counts.sum():
+            ax.stairs(counts / counts.sum(), h["edges"], color=c, label=name, linewidth=1.5)
+    ax.set_xlabel("top-k spread (mm): mean per-joint 3D distance of matches 2..k to the best")
+    ax.set_ylabel("share of matched people")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out, f"ann-{label}-spread.png", "Top-k spread: how much the k best matches disagree in 3D.")
+
+
+def anchor_usage(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    fig = _figure(7, 3.0)
+    ax = fig.add_subplot()
+    bank_done = False
+    for name, d, c in _datasets(ann):
+        u = d.get("anchor_usage")
+        if not u:
+            continue
+        counts = np.array(u["counts"], dtype=float)
+        order = np.argsort(-np.array(u["bank_shares"]), kind="stable")
+        if not bank_done:
+            ax.bar(np.arange(len(order)), np.array(u["bank_shares"])[order], width=1.0, color="0.8", label="bank (members)")
+            bank_done = True
+        if counts.sum():
+            ax.plot(np.arange(len(order)), counts[order] / counts.sum(), ".", color=c, label=name)
+    ax.set_xlabel("anchor class (sorted by its share of the bank)")
+    ax.set_ylabel("share")
+    ax.legend(fontsize=8)
+    return _save(fig, out, f"ann-{label}-anchor-usage.png", "Anchor class usage of the annotated people vs the bank.")
+
+
+def compare_change(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    fig = _figure(6.5, 3.0)
+    ax = fig.add_subplot()
+    for name, d, c in _datasets(ann):
+        h = d.get("compare", {}).get("change_histogram")
+        if h and sum(h["counts"]):
+            counts = np.array(h["counts"], dtype=float)
+            ax.stairs(counts / counts.sum(), h["edges"], color=c, label=name, linewidth=1.5)
+    ax.axvline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xlabel("distance with the compared bank - stored distance (negative: better match)")
+    ax.set_ylabel("share of people")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out, f"ann-{label}-compare.png", "Per-person change of the match distance with the compared bank.")

@@ -1,0 +1,56 @@
+"""The terminal summary of an audit: a few rich tables built from the report dict (the CLI prints
+them; nothing here prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .page import fmt
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(header):
+        t.add_column(h, justify="left" if i == 0 else "right")
+    for row in rows:
+        t.add_row(*(fmt(v) for v in row))
+    return t
+
+
+def summary_tables(report: dict[str, Any]) -> list[Any]:
+    """rich Tables: per bank its sources, flagged subjects and coverage; per anchor table its size;
+    per annotation input its datasets (and the bank comparison)."""
+    tables = []
+    for label, b in report.get("banks", {}).items():
+        tables.append(_table(f"bank {label}", ["source", "subjects", "poses read", "kept", "dedup rate", "rows", "views/pose"],
+                             [[s, v["subjects"], v["poses_read"], v["poses_kept"], v["dedup_rate"], v["rows"],
+                               v["views_per_pose"]] for s, v in b["sources"].items()]))  # fmt: skip
+        if b["flagged_subjects"]:
+            tables.append(_table(f"bank {label}: flagged subjects", ["subject", "bone", "problem", "value"],
+                                 [[f"{f['source']}/{f['subject']}", f["bone"], f["problem"], f["value"]]
+                                  for f in b["flagged_subjects"]]))  # fmt: skip
+        cov = b["coverage"]
+        if cov["pairs"]:
+            tables.append(_table(f"bank {label}: nearest-pose distance, median mm (rows from, columns to)",
+                                 ["from", *cov["sources"]],
+                                 [[a, *(cov["matrix_median_mm"][a][s] for s in cov["sources"])] for a in cov["sources"]]))  # fmt: skip
+    for label, a in report.get("anchors", {}).items():
+        tables.append(_table(f"anchors {label}", ["k", "members min", "median", "max", "nearest other anchor median mm"],
+                             [[a["k"], a["members_summary"].get("min"), a["members_summary"].get("q50"),
+                               a["members_summary"].get("max"), a["nearest_other_anchor_mm"].get("q50")]]))  # fmt: skip
+    for label, a in report.get("annotations", {}).items():
+        ds = a["datasets"]
+        flags = sorted({f for d in ds.values() for f in d["flags"]})
+        tables.append(_table(f"annotations {label}", ["dataset", "people", "matched", *flags, "distance median", "90th pct",
+                                                      "spread median mm"],
+                             [[n, d["people"], d["matched"], *(d["flags"].get(f, 0) for f in flags),
+                               d["match_distance"].get("q50"), d["match_distance"].get("q90"),
+                               d["match_spread_mm"].get("q50")] for n, d in ds.items()]))  # fmt: skip
+        compared = [[n, c["people"], c.get("reduction_pct_mean"), c.get("reduction_pct_median"), c.get("share_better")]
+                    for n, d in ds.items() if (c := d.get("compare"))]  # fmt: skip
+        if compared:
+            tables.append(_table(f"annotations {label}: compared bank", ["dataset", "people", "reduction % mean",
+                                                                        "reduction % median", "share better"], compared))  # fmt: skip
+    return tables
