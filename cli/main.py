@@ -11,6 +11,7 @@ import typer
 
 from .console import progress_bar, stderr_console
 from .annotate import register as register_annotate
+from .audit import register as register_audit
 from .synth import register as register_synth
 
 app = typer.Typer(
@@ -144,6 +145,7 @@ def anchors_command(
 
 register_annotate(app)
 register_synth(app)
+register_audit(app)
 
 
 @app.callback()

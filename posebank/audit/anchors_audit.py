@@ -29,7 +29,7 @@ def class_shares(counts: npt.NDArray[np.integer]) -> dict[str, Any]:
     nz = p[p > 0]
     return {
         "people": total,
-        "classes": int(len(counts)),
+        "classes": len(counts),
         "used": int((counts > 0).sum()),
         "empty": int((counts == 0).sum()),
         "largest_share": float(p.max()) if total else None,

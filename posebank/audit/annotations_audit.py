@@ -41,6 +41,8 @@ class BatchHook(Protocol):
 
 @dataclass
 class _DatasetAccumulator:
+    """Running figures of one dataset: counters, per-person scalars, worst people."""
+
     joints: int
     worst_size: int
     listed: int
@@ -51,10 +53,10 @@ class _DatasetAccumulator:
     distance: list[npt.NDArray[np.float64]] = field(default_factory=list)
     spread: list[npt.NDArray[np.float64]] = field(default_factory=list)
     n_visible: list[npt.NDArray[np.int64]] = field(default_factory=list)
-    completed: npt.NDArray[np.int64] | None = None
-    annotated: npt.NDArray[np.int64] | None = None
-    worst: WorstPeople | None = None
-    swaps: WorstPeople | None = None
+    completed: npt.NDArray[np.int64] = field(init=False)  # (J,) not annotated, matched
+    annotated: npt.NDArray[np.int64] = field(init=False)  # (J,)
+    worst: WorstPeople = field(init=False)
+    swaps: WorstPeople = field(init=False)
 
     def __post_init__(self) -> None:
         self.completed = np.zeros(self.joints, np.int64)

@@ -138,7 +138,7 @@ def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None
         "bones": {"names": list(table.names), "rigid": table.rigid.tolist(),
                   "low_m": [None if np.isnan(v) else float(v) for v in table.low_m],
                   "high_m": [None if np.isnan(v) else float(v) for v in table.high_m],
-                  "rigid_std_limit_m": config.rigid_std_m},  # fmt: skip
+                  "rigid_std_limit_m": config.rigid_std_m},
         "flagged_subjects": flagged,
         "coverage": coverage,
     }

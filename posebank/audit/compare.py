@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ..bank import Bank
 from .numeric import histogram, summarise
 
-CHANGE_EDGES = np.round(np.arange(-0.5, 0.5001, 0.02), 2)  # new - base distance bins
+CHANGE_EDGES = np.round(np.arange(-0.51, 0.5101, 0.02), 2)  # new - base distance bins, one centred on 0
 
 
 class BankComparison:
@@ -53,7 +53,7 @@ class BankComparison:
         new = np.concatenate(self.new.get(dataset, [np.zeros(0)]))
         ok = np.isfinite(base) & np.isfinite(new)
         base, new = base[ok], new[ok]
-        out: dict[str, Any] = {"bank": str(self.bank.root), "engine": self.engine, "people": int(len(base)),
+        out: dict[str, Any] = {"bank": str(self.bank.root), "engine": self.engine, "people": len(base),
                                "base": summarise(base), "compared": summarise(new)}  # fmt: skip
         if len(base):
             out["reduction_pct_mean"] = float(100.0 * (base.mean() - new.mean()) / base.mean())

@@ -47,14 +47,14 @@ def body_frame_poses(poses_3d: npt.NDArray[np.floating], skeleton: Skeleton) -> 
 
 def nearest_mpjpe(
     queries: npt.NDArray[np.floating], references: npt.NDArray[np.floating], *, candidates: int = 8,
-    exclude_self: bool = False, block: int = 1024,
+    exclude_self: bool = False, block: int = 256,
 ) -> npt.NDArray[np.float64]:  # fmt: skip
     """Mean per-joint distance (N,) in the poses' units from each query (N, J, 3) to its nearest
     reference (M, J, 3): the MPJPE-best of the `candidates` L2-nearest references.
 
     Args:
         exclude_self: queries and references are the same array; a pose is not its own neighbour.
-        block: queries per matrix product (memory block x M floats).
+        block: queries per matrix product (memory: block x M float32 and int64 for the candidate search).
     """
     n, j, _ = queries.shape
     q = np.ascontiguousarray(queries.reshape(n, j * 3), dtype=np.float32)
@@ -64,11 +64,14 @@ def nearest_mpjpe(
     if m <= 0 or n == 0:
         return out
     kk = min(candidates, m)
-    r_sq = (r.astype(np.float64) ** 2).sum(1)
+    r_sq = (r.astype(np.float64) ** 2).sum(1).astype(np.float32)
     for s in range(0, n, block):
         qb = q[s : s + block]
-        # ||q||^2 is the same for every reference of a query: ranking needs only ||r||^2 - 2 q.r
-        d = r_sq[None] - 2.0 * (qb @ r.T).astype(np.float64)
+        # ||q||^2 is the same for every reference of a query: ranking needs only ||r||^2 - 2 q.r.
+        # float32 is enough to pick candidates: the distances are then recomputed in float64.
+        d = qb @ r.T
+        d *= -2.0
+        d += r_sq[None]
         if exclude_self:
             d[np.arange(len(qb)), np.arange(s, s + len(qb))] = np.inf
         cand = np.argpartition(d, kk - 1, axis=1)[:, :kk]
@@ -114,7 +117,7 @@ def coverage_report(
                 added[e["from"]] = {f"share_over_{t:g}mm": e[f"share_over_{t:g}mm"] for t in thresholds_mm}
     return {
         "sources": sources,
-        "sample_sizes": {s: int(len(v)) for s, v in samples.items()},
+        "sample_sizes": {s: len(v) for s, v in samples.items()},
         "reference": reference if reference in samples else None,
         "candidates": candidates,
         "pairs": pairs,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .plots import _figure, _save, draw_skeleton_2d
+from .plots import draw_skeleton_2d, new_figure, save_figure
 
 _MARGIN = 0.35  # crop around the person: this share of the pose's box on every side
 
@@ -43,19 +43,21 @@ def draw_case(record: dict[str, Any], out: Path, name: str, joint_names: list[st
     xy = np.array(record["pose_2d"], dtype=float)
     vis = np.array(record["visible"], dtype=bool)
     image = _image(images_root, record["image"])
-    fig = _figure(7.0, 3.3)
+    fig = new_figure(7.0, 3.3, layout=None)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.86, wspace=0.1)
     ax2d = fig.add_subplot(1, 2, 1)
     finite = np.isfinite(xy).all(1)
     lo, hi = (xy[finite].min(0), xy[finite].max(0)) if finite.any() else (np.zeros(2), np.ones(2))
-    pad = _MARGIN * np.maximum(hi - lo, 20.0)
-    x0, y0 = lo - pad
-    x1, y1 = hi + pad
+    # a square view around the person, so that every case is drawn at the same aspect
+    half = (0.5 + _MARGIN) * max(float((hi - lo).max()), 20.0)
+    (cx, cy) = 0.5 * (lo + hi)
+    x0, y0, x1, y1 = cx - half, cy - half, cx + half, cy + half
     if image is not None:
         h, w = image.shape[:2]
         ax2d.imshow(image, extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="antialiased")
         x0, y0, x1, y1 = max(x0, -0.5), max(y0, -0.5), min(x1, w - 0.5), min(y1, h - 0.5)
     if finite.all():
-        draw_skeleton_2d(ax2d, xy, joint_names, bones, vis)
+        draw_skeleton_2d(ax2d, xy, joint_names, bones, vis, outline=image is not None)
     ax2d.set_xlim(x0, x1)
     ax2d.set_ylim(y1, y0)  # image rows grow downwards
     ax2d.set_aspect("equal")
@@ -64,7 +66,7 @@ def draw_case(record: dict[str, Any], out: Path, name: str, joint_names: list[st
     ax2d.set_title(f"{record['dataset']} {record['image']} person {record['person']}\n"
                    f"distance {'-' if d is None else f'{d:.3f}'}, {record['visible_joints']} joints annotated",
                    fontsize=7)  # fmt: skip
-    ax3d = fig.add_subplot(1, 2, 2, projection="3d")
+    ax3d = fig.add_axes((0.5, 0.0, 0.5, 0.9), projection="3d")
     if record["pose_3d"] is not None:
         p = np.array(record["pose_3d"], dtype=float)
         shown = np.stack([p[:, 0], p[:, 2], -p[:, 1]], axis=1)  # x right, z depth, up = -y
@@ -77,12 +79,15 @@ def draw_case(record: dict[str, Any], out: Path, name: str, joint_names: list[st
         ax3d.set_xlim(-r, r)
         ax3d.set_ylim(-r, r)
         ax3d.set_zlim(-r, r)
-        ax3d.set_box_aspect((1, 1, 1))
+        ax3d.set_box_aspect((1, 1, 1), zoom=1.15)
         ax3d.view_init(elev=12, azim=-70)
-    ax3d.set_title("pseudo-3D (m, camera frame)" if record["pose_3d"] is not None else "no 3D (not matched)", fontsize=7)
-    ax3d.tick_params(labelsize=5)
+        for axis in (ax3d.xaxis, ax3d.yaxis, ax3d.zaxis):
+            axis.set_ticks([-0.5, 0.0, 0.5])  # a 0.5 m grid; the numbers would only crowd the view
+            axis.set_ticklabels([])
+    ax3d.set_title("pseudo-3D, camera frame turned up (grid 0.5 m)" if record["pose_3d"] is not None
+                   else "no 3D (not matched)", fontsize=7)  # fmt: skip
     flags = ", ".join(record["flags"]) or "no flag"
-    saved = _save(fig, out, name, f"{record['dataset']} {record['image']} person {record['person']} ({flags})")
+    saved = save_figure(fig, out, name, f"{record['dataset']} {record['image']} person {record['person']} ({flags})")
     return {**saved, "over_image": image is not None}
 
 

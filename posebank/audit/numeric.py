@@ -24,12 +24,12 @@ def summarise(values: npt.NDArray[np.floating], scale: float = 1.0) -> dict[str,
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)] * scale
-    out: dict[str, Any] = {"count": int(len(v))}
+    out: dict[str, Any] = {"count": len(v)}
     if len(v) == 0:
         return out
     qs = np.quantile(v, QUANTILES)
     out.update(mean=float(v.mean()), std=float(v.std()), min=float(v.min()))
-    out.update({f"q{int(round(q * 100)):02d}": float(x) for q, x in zip(QUANTILES, qs)})
+    out.update({f"q{round(q * 100):02d}": float(x) for q, x in zip(QUANTILES, qs)})
     out["max"] = float(v.max())
     return out
 

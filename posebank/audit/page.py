@@ -21,7 +21,7 @@ th { background: #f3f3f3; } td.t, th.t { text-align: left; }
 tr.bad td { background: #fde8e8; }
 figure { display: inline-block; margin: 0.4em; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #eee; } figcaption { font-size: 0.8em; color: #555; max-width: 640px; }
-.cases figure { width: 48%; } p.note { font-size: 0.85em; color: #555; max-width: 900px; }
+.cases figure { width: 48%; } div.wide { overflow-x: auto; max-width: 100%; } p.note { font-size: 0.85em; color: #555; max-width: 900px; }
 """
 
 _SCRIPT = """
@@ -48,14 +48,18 @@ def fmt(value: Any) -> str:
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], text_cols: int = 1, bad: Sequence[bool] = ()) -> str:
-    bad = list(bad)
-    out = ["<table><tr>" + "".join(f'<th class="{"t" if i < text_cols else ""}">{html.escape(h)}</th>'
-                                   for i, h in enumerate(header)) + "</tr>"]  # fmt: skip
+    """A table in a horizontally scrolling box; text cells left-aligned, numbers right-aligned.
+    `text_cols` first header cells are left-aligned; rows whose `bad` is True are highlighted."""
+    bad, rows = list(bad), [list(r) for r in rows]
+    # a header is left-aligned over text: the first `text_cols` columns, or text in the first row
+    left = [i < text_cols or (bool(rows) and i < len(rows[0]) and isinstance(rows[0][i], str)) for i in range(len(header))]
+    out = ['<div class="wide"><table><tr>' + "".join(f'<th class="{"t" if lf else ""}">{html.escape(h)}</th>'
+                                                      for h, lf in zip(header, left)) + "</tr>"]  # fmt: skip
     for r, row in enumerate(rows):
         cls = ' class="bad"' if r < len(bad) and bad[r] else ""
-        cells = "".join(f'<td class="{"t" if i < text_cols else ""}">{html.escape(fmt(v))}</td>' for i, v in enumerate(row))
+        cells = "".join(f'<td class="{"t" if isinstance(v, str) else ""}">{html.escape(fmt(v))}</td>' for v in row)
         out.append(f"<tr{cls}>{cells}</tr>")
-    return "\n".join(out) + "</table>"
+    return "\n".join(out) + "</table></div>"
 
 
 def _figures(figures: Iterable[dict[str, Any]], css: str = "") -> str:
@@ -65,8 +69,9 @@ def _figures(figures: Iterable[dict[str, Any]], css: str = "") -> str:
 
 
 def _bank(label: str, b: dict[str, Any]) -> str:
-    parts = [f"<h2>Bank {html.escape(label)}</h2>", f'<p class="note">{html.escape(b["path"])}: {fmt(b["rows"])} rows in '
-             f'{fmt(b["shards"])} shards, skeleton {html.escape(b["skeleton"])}.</p>']  # fmt: skip
+    note = (f'<p class="note">{html.escape(b["path"])}: {fmt(b["rows"])} rows in {fmt(b["shards"])} shards, '
+            f'skeleton {html.escape(b["skeleton"])}.</p>')
+    parts = [f"<h2>Bank {html.escape(label)}</h2>", note]
     cols = ("subjects", "sequences", "poses_read", "poses_kept", "dedup_rate", "poses", "rows", "views_per_pose",
             "consistent_with_manifest")  # fmt: skip
     parts.append(_table(["source", *cols], [[s, *(v[c] for c in cols)] for s, v in b["sources"].items()],

@@ -15,10 +15,10 @@ _DIST = ("mean", "q50", "q90", "q95", "max")
 def annotation_sections(label: str, a: dict[str, Any], table: Callable[..., str], figures: Callable[..., str]) -> str:
     """HTML of one annotation input: `table(header, rows, text_cols=..)` and `figures(list, css)` are page.py's."""
     ds = a["datasets"]
-    parts = [f"<h2>Annotations {html.escape(label)}</h2>",
-             f'<p class="note">{fmt(a["files"])} shard(s), {fmt(a["people"])} people; matched against the bank '
-             f'{html.escape(str(a["base_bank"]))}. Every flagged person is listed in '
-             f'<a href="{html.escape(a["flagged_csv"])}">{html.escape(a["flagged_csv"])}</a>.</p>']  # fmt: skip
+    note = (f'<p class="note">{fmt(a["files"])} shard(s), {fmt(a["people"])} people; matched against the bank '
+            f'{html.escape(str(a["base_bank"]))}. Every flagged person is listed in '
+            f'<a href="{html.escape(a["flagged_csv"])}">{html.escape(a["flagged_csv"])}</a>.</p>')
+    parts = [f"<h2>Annotations {html.escape(label)}</h2>", note]
     flags = sorted({f for d in ds.values() for f in d["flags"]})
     parts.append(table(["dataset", "people", "matched", "unmatched", *flags, *(f"distance {k}" for k in _DIST),
                         "spread median mm", "spread 90th pct mm"],

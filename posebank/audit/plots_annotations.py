@@ -8,16 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from .plots import _colours, _figure, _save
+from .plots import colours, legend_or_note, new_figure, save_figure
 
 
 def _datasets(ann: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
     names = list(ann["datasets"])
-    return list(zip(names, (ann["datasets"][n] for n in names), _colours(len(names))))
+    return list(zip(names, (ann["datasets"][n] for n in names), colours(len(names))))
 
 
 def distance_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    fig = _figure(6.5, 3.0)
+    """Share of matched people per match-distance bin, one curve per dataset."""
+    fig = new_figure(6.0, 3.0)
     ax = fig.add_subplot()
     for name, d, c in _datasets(ann):
         h = d["match_distance_histogram"]
@@ -27,12 +28,13 @@ def distance_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, 
     ax.set_xlabel("match distance (eq. 9, unitless; the last bin holds >= 1.5)")
     ax.set_ylabel("share of matched people")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, out, f"ann-{label}-distance.png", "Match-distance distribution per dataset.")
+    legend_or_note(ax)
+    return save_figure(fig, out, f"ann-{label}-distance.png", "Match-distance distribution per dataset.")
 
 
 def distance_by_joints(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    fig = _figure(6.5, 3.0)
+    """Median and 90th percentile of the match distance per number of annotated joints."""
+    fig = new_figure(6.0, 3.0)
     ax = fig.add_subplot()
     for name, d, c in _datasets(ann):
         rows = [r for r in d["by_visible_joints"] if "q50" in r]
@@ -43,14 +45,15 @@ def distance_by_joints(ann: dict[str, Any], out: Path, label: str) -> dict[str, 
     ax.set_xlabel("annotated joints (query mask size)")
     ax.set_ylabel("match distance")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, out, f"ann-{label}-by-joints.png", "Match distance per number of annotated joints.")
+    legend_or_note(ax, fontsize=7)
+    return save_figure(fig, out, f"ann-{label}-by-joints.png", "Match distance per number of annotated joints.")
 
 
 def completions(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    """Per joint, the share of matched people whose joint was completed by the match."""
     sets = _datasets(ann)
     joints = ann["joint_names"]
-    fig = _figure(7.5, 3.2)
+    fig = new_figure(6.0, 3.2)
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(sets))
     x = np.arange(len(joints))
@@ -60,12 +63,13 @@ def completions(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     ax.set_xticks(x, joints, rotation=60, fontsize=7)
     ax.set_ylabel("share of matched people")
     ax.set_title("joints completed by the match (not annotated)", fontsize=9)
-    ax.legend(fontsize=8)
-    return _save(fig, out, f"ann-{label}-completions.png", "Completions per joint: matched people whose joint was not annotated.")
+    legend_or_note(ax)
+    return save_figure(fig, out, f"ann-{label}-completions.png", "Completions per joint: matched people whose joint was not annotated.")
 
 
 def spread_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    fig = _figure(6.5, 3.0)
+    """Share of matched people per top-k spread bin (mm), one curve per dataset."""
+    fig = new_figure(6.0, 3.0)
     ax = fig.add_subplot()
     for name, d, c in _datasets(ann):
         h = d["match_spread_histogram_mm"]
@@ -75,12 +79,13 @@ def spread_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, st
     ax.set_xlabel("top-k spread (mm): mean per-joint 3D distance of matches 2..k to the best")
     ax.set_ylabel("share of matched people")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, out, f"ann-{label}-spread.png", "Top-k spread: how much the k best matches disagree in 3D.")
+    legend_or_note(ax)
+    return save_figure(fig, out, f"ann-{label}-spread.png", "Top-k spread: how much the k best matches disagree in 3D.")
 
 
 def anchor_usage(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    fig = _figure(7, 3.0)
+    """Share of annotated people per anchor class against the bank's share (the anchors' members)."""
+    fig = new_figure(6.0, 3.0)
     ax = fig.add_subplot()
     bank_done = False
     for name, d, c in _datasets(ann):
@@ -96,12 +101,13 @@ def anchor_usage(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
             ax.plot(np.arange(len(order)), counts[order] / counts.sum(), ".", color=c, label=name)
     ax.set_xlabel("anchor class (sorted by its share of the bank)")
     ax.set_ylabel("share")
-    ax.legend(fontsize=8)
-    return _save(fig, out, f"ann-{label}-anchor-usage.png", "Anchor class usage of the annotated people vs the bank.")
+    legend_or_note(ax)
+    return save_figure(fig, out, f"ann-{label}-anchor-usage.png", "Anchor class usage of the annotated people vs the bank.")
 
 
 def compare_change(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    fig = _figure(6.5, 3.0)
+    """Per-person change of the match distance with the compared bank, one curve per dataset."""
+    fig = new_figure(6.0, 3.0)
     ax = fig.add_subplot()
     for name, d, c in _datasets(ann):
         h = d.get("compare", {}).get("change_histogram")
@@ -112,5 +118,5 @@ def compare_change(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]
     ax.set_xlabel("distance with the compared bank - stored distance (negative: better match)")
     ax.set_ylabel("share of people")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, out, f"ann-{label}-compare.png", "Per-person change of the match distance with the compared bank.")
+    legend_or_note(ax)
+    return save_figure(fig, out, f"ann-{label}-compare.png", "Per-person change of the match distance with the compared bank.")

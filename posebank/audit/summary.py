@@ -11,12 +11,20 @@ from .page import fmt
 def _table(title: str, header: list[str], rows: list[list[Any]]) -> Any:
     from rich.table import Table
 
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", min_width=len(title))  # titles never wrap
     for i, h in enumerate(header):
         t.add_column(h, justify="left" if i == 0 else "right")
     for row in rows:
         t.add_row(*(fmt(v) for v in row))
     return t
+
+
+def _flag_rows(flagged: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per (subject, problem): how many bones, and the first of them with its value."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for f in flagged:
+        groups.setdefault((f"{f['source']}/{f['subject']}", f["problem"]), []).append(f)
+    return [[subject, problem, len(fs), fs[0]["bone"], fs[0]["value"]] for (subject, problem), fs in groups.items()]
 
 
 def summary_tables(report: dict[str, Any]) -> list[Any]:
@@ -28,12 +36,11 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
                              [[s, v["subjects"], v["poses_read"], v["poses_kept"], v["dedup_rate"], v["rows"],
                                v["views_per_pose"]] for s, v in b["sources"].items()]))  # fmt: skip
         if b["flagged_subjects"]:
-            tables.append(_table(f"bank {label}: flagged subjects", ["subject", "bone", "problem", "value"],
-                                 [[f"{f['source']}/{f['subject']}", f["bone"], f["problem"], f["value"]]
-                                  for f in b["flagged_subjects"]]))  # fmt: skip
+            tables.append(_table(f"bank {label}: flagged subjects (every bone in the page and audit.json)",
+                                 ["subject", "problem", "bones", "first bone", "value"], _flag_rows(b["flagged_subjects"])))  # fmt: skip
         cov = b["coverage"]
         if cov["pairs"]:
-            tables.append(_table(f"bank {label}: nearest-pose distance, median mm (rows from, columns to)",
+            tables.append(_table(f"bank {label}: median nearest-pose mm",
                                  ["from", *cov["sources"]],
                                  [[a, *(cov["matrix_median_mm"][a][s] for s in cov["sources"])] for a in cov["sources"]]))  # fmt: skip
     for label, a in report.get("anchors", {}).items():

@@ -1,0 +1,221 @@
+"""`posebank train | evaluate | predict`: the LCR-Net++ detector's commands.
+
+cli/main.py adds them with `register(app)`. Each parses its options into a config dataclass
+(lcrnet.job_config), calls one library function, prints a summary. torch is imported inside the
+commands, so `posebank --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .console import progress_bar, stderr_console
+
+
+def _fail(err: Exception) -> typer.Exit:
+    stderr_console().print(f"[bold red]error:[/] {err}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _split(value: str) -> str | None:
+    return None if value.lower() == "all" else value
+
+
+def _parse_range(value: str, hint: str) -> tuple[float, float]:
+    lo, sep, hi = value.partition("-")
+    try:
+        return (float(lo), float(hi)) if sep else (float(value), float(value))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: expected MIN-MAX or a single number", param_hint=hint) from None
+
+
+def _model_options(values: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs, VALUE as JSON when it parses (numbers, lists, true/false/null), else a string."""
+    options: dict[str, Any] = {}
+    for v in values:
+        key, sep, raw = v.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{v!r}: expected KEY=VALUE, e.g. head_fc_dim=256", param_hint="--model-option")
+        try:
+            options[key.strip().replace("-", "_")] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip().replace("-", "_")] = raw
+    return options
+
+
+_DATA_HELP = "Annotation shard folder (posebank annotate or synth --out), repeatable: all are read together."
+_ROOT_HELP = ("Images root for every --data (the shards' `image` paths are relative to it). Default: the "
+              "shards' own images_root (synth writes one), relative to the --data folder.")  # fmt: skip
+_DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N."
+
+
+def train_command(
+    data: Annotated[list[Path], typer.Option("--data", exists=True, resolve_path=True, help=_DATA_HELP)],
+    anchors: Annotated[Path, typer.Option(exists=True, resolve_path=True, help="anchors.parquet or its folder (posebank anchors --out).")],
+    out: Annotated[Path, typer.Option(help="Output folder: last.pt, metrics.csv, config.json (tb/ with TensorBoard).")],
+    images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True, help=_ROOT_HELP)] = None,
+    iterations: Annotated[int, typer.Option(min=1, help="SGD iterations (the paper: 500k). The lr drops x0.1 after 60% of them.")] = 500_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per iteration and process (the paper: 8).")] = 8,
+    lr: Annotated[float, typer.Option(min=0.0, help="Base learning rate (the paper: 1e-3, then 1e-4).")] = 1e-3,
+    lr_step_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of the iterations before the lr drop.")] = 0.6,
+    warmup_iters: Annotated[int, typer.Option(min=0, help="Linear lr warm-up iterations.")] = 500,
+    split: Annotated[str, typer.Option(help="Train on rows of this split ('all': every row).")] = "train",
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Mirror half of the images (left/right joints swapped).")] = True,
+    scale_range: Annotated[str, typer.Option(help="Zoom augmentation MIN-MAX (1: none).")] = "0.75-1.25",
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
+    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seeds weights, data order, augmentation and sampling.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Write last.pt every this many iterations.")] = 1000,
+    log_every: Annotated[int, typer.Option(min=1, help="One metrics.csv row every this many iterations.")] = 20,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh over another run in --out.")] = False,
+    backbone: Annotated[str, typer.Option(help="resnet50_c4 or resnet50_fpn.")] = "resnet50_c4",
+    backbone_weights: Annotated[
+        Optional[Path], typer.Option(exists=True, dir_okay=False, resolve_path=True,
+                                     help="Local torchvision ResNet-50 state dict (nothing is downloaded; default: random init).")
+    ] = None,  # fmt: skip
+    min_size: Annotated[list[int], typer.Option(help="Shorter image side after resizing, px (repeatable: random choice).")] = [800],  # noqa: B006
+    max_size: Annotated[int, typer.Option(min=16, help="Cap on the longer side, px.")] = 1333,
+    trainable_layers: Annotated[int, typer.Option(min=0, max=5, help="ResNet stages trained, from layer4 down.")] = 3,
+    refine_iters: Annotated[int, typer.Option(min=0, help="Refinement stages (sec 3.4; 0 = plain LCR-Net).")] = 1,
+    model_option: Annotated[
+        list[str], typer.Option(help="Any other ModelConfig field, KEY=VALUE (repeatable), e.g. head_fc_dim=512.")
+    ] = [],  # noqa: B006
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train LCR-Net++ on annotation shards (SGD, the paper's schedule scaled to --iterations).
+
+    Several GPUs: torchrun --nproc-per-node N -m cli.main train ... (DDP; --batch-size is per GPU).
+    """
+    from rich.console import Console
+
+    from lcrnet.config import ModelConfig
+    from lcrnet.engine import NonFiniteLossError
+    from lcrnet.job_config import TrainConfig
+    from lcrnet.train import train
+    from posebank.errors import PosebankError
+
+    try:
+        model_cfg = ModelConfig(
+            backbone=backbone, backbone_weights=str(backbone_weights) if backbone_weights else None,
+            min_size=tuple(min_size), max_size=max_size, trainable_layers=trainable_layers, refine_iters=refine_iters,
+            **_model_options(model_option),
+        )  # fmt: skip
+        cfg = TrainConfig(
+            data=tuple(str(d) for d in data), images_root=str(images_root) if images_root else None,
+            anchors=str(anchors), out=str(out), split=_split(split), iterations=iterations, batch_size=batch_size,
+            lr=lr, lr_step_fraction=lr_step_fraction, warmup_iters=warmup_iters, flip=flip,
+            scale_range=_parse_range(scale_range, "--scale-range"), amp=amp, device=device, workers=workers,
+            seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, overwrite=overwrite,
+        )  # fmt: skip
+        report = train(cfg, model_cfg, progress=progress_bar(stderr_console(), quiet))
+    except (PosebankError, ValueError, TypeError, NonFiniteLossError) as err:
+        raise _fail(err) from None
+    Console().print(
+        f"trained iterations {report.start_iteration} -> {report.iteration} on {report.images} images "
+        f"({report.people} people), {report.device} x{report.world_size}; last loss {report.last_loss:.4f}; "
+        f"{report.images_per_second:.1f} images/s; {report.seconds:.1f} s -> {report.checkpoint}",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def evaluate_command(
+    checkpoint: Annotated[Path, typer.Option(exists=True, dir_okay=False, resolve_path=True, help="A checkpoint of train (last.pt).")],
+    data: Annotated[list[Path], typer.Option("--data", exists=True, resolve_path=True, help=_DATA_HELP)],
+    out: Annotated[Path, typer.Option(help="Output folder: metrics.json and metrics.csv.")],
+    images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True, help=_ROOT_HELP)] = None,
+    split: Annotated[str, typer.Option(help="Evaluate rows of this split ('all': every row).")] = "val",
+    max_images: Annotated[int, typer.Option(min=0, help="Evaluate the first this many images (0: all).")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 2,
+    score_thresh: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="Proposal score threshold (default: the checkpoint's).")
+    ] = None,
+    pck_alpha: Annotated[float, typer.Option(min=0.0, help="PCK threshold in head sizes (PCKh@0.5).")] = 0.5,
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
+    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seeds torch (evaluation draws nothing).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Evaluate a checkpoint: PCK(h)@0.5, MPJPE (absolute, rigidly aligned), multi-person AP; NMS vs PPI vs upper bound."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lcrnet.evaluate import KEYS, METHODS, evaluate
+    from lcrnet.job_config import EvalConfig
+    from posebank.errors import PosebankError
+
+    try:
+        cfg = EvalConfig(
+            checkpoint=str(checkpoint), data=tuple(str(d) for d in data), images_root=str(images_root) if images_root else None,
+            out=str(out), split=_split(split), max_images=max_images, batch_size=batch_size, workers=workers,
+            device=device, seed=seed, score_thresh=score_thresh, pck_alpha=pck_alpha,
+        )  # fmt: skip
+        report = evaluate(cfg, progress=progress_bar(stderr_console(), quiet))
+    except (PosebankError, ValueError) as err:
+        raise _fail(err) from None
+    m = report.metrics
+    table = Table(title=f"{m['images']} images, {m['people']} people; PCK normaliser: {m['pck_normaliser']}")
+    labels = {"pck": f"PCK@{m['pck_alpha']:g} %", "mpjpe_mm": "MPJPE mm", "mpjpe_aligned_mm": "aligned mm",
+              "detected": "detected %", "ap": "AP %"}  # fmt: skip
+    table.add_column("method")
+    for k in KEYS:
+        table.add_column(labels[k], justify="right")
+    for method in METHODS:
+        cells = []
+        for k in KEYS:
+            v = m[method].get(k)
+            percent = k in ("pck", "detected", "ap")
+            cells.append("-" if v is None or v != v else f"{100 * v:.1f}" if percent else f"{v:.1f}")
+        table.add_row(method, *cells)
+    console = Console()
+    console.print(table)
+    console.print(f"-> {report.out}/metrics.json, metrics.csv ({report.seconds:.1f} s)", highlight=False, soft_wrap=True)
+
+
+def predict_command(
+    images: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, resolve_path=True, help="Image files.")],
+    checkpoint: Annotated[Path, typer.Option(exists=True, dir_okay=False, resolve_path=True, help="A checkpoint of train (last.pt).")],
+    out: Annotated[Path, typer.Option(help="Output folder: <image>.json, <image>.png, predictions.parquet.")],
+    integration: Annotated[Optional[str], typer.Option(help="ppi, nms or none (default: the checkpoint's).")] = None,
+    min_score: Annotated[float, typer.Option(min=0.0, help="Keep people scoring at least this (PPI scores are sums).")] = 0.5,
+    score_thresh: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="Proposal score threshold (default: the checkpoint's).")
+    ] = None,
+    max_people: Annotated[int, typer.Option(min=1, help="At most this many people per image.")] = 50,
+    overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write the overlay PNGs.")] = True,
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
+    seed: Annotated[int, typer.Option(help="Seeds torch (inference draws nothing).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Detect people with 2D and 3D poses in images: JSON and Parquet, and overlay PNGs."""
+    from rich.console import Console
+
+    from lcrnet.job_config import PredictConfig
+    from lcrnet.predict import predict
+    from posebank.errors import PosebankError
+
+    try:
+        cfg = PredictConfig(
+            checkpoint=str(checkpoint), images=tuple(str(p) for p in images), out=str(out), device=device,
+            integration=integration, min_score=min_score, score_thresh=score_thresh, max_people=max_people,
+            overlay=overlay, seed=seed,
+        )  # fmt: skip
+        report = predict(cfg, progress=progress_bar(stderr_console(), quiet))
+    except (PosebankError, ValueError) as err:
+        raise _fail(err) from None
+    Console().print(
+        f"{report.people} people in {report.images} images ({report.seconds:.1f} s) -> {report.out}",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `train`, `evaluate` and `predict` commands to the `posebank` app."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+    app.command("predict")(predict_command)
