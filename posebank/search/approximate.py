@@ -15,7 +15,8 @@ Queries go through in blocks (query_block_rows, default 16384) so memory stays b
 The answer is exact whenever the true neighbours lie in the probed cells; misses come from step 1
 only. Measure recall against an exact engine (bench/bench_search.py) when changing nlist/nprobe.
 
-Why not faiss's own IndexIVFFlat scan: it ranks by <q̄, n_all(b)> = cos_S * ||b_S - mean_S(b)|| /
+faiss does the k-means and the nearest-centroid assignment; the scan is numpy, because of this:
+why not faiss's own IndexIVFFlat scan? it ranks by <q̄, n_all(b)> = cos_S * ||b_S - mean_S(b)|| /
 ||b - mean(b)||, exact for full-body masks but a poor proxy for partial ones (measured recall@1 of
 0.14-0.57 with shortlists of 32-512 on synthetic data), so the scan here applies the mask's normaliser.
 """
@@ -161,20 +162,16 @@ class IvfMaskedIndex:
         if hi == lo:
             return
         coords, sqnorm = self.coords[lo:hi], self.sqnorm[lo:hi]
-        order = np.argsort(queries.group[query_rows], kind="stable")  # one mask = one contiguous run
-        query_rows, probe_slots = query_rows[order], probe_slots[order]
-        groups, starts = np.unique(queries.group[query_rows], return_index=True)
+        groups, local = np.unique(queries.group[query_rows], return_inverse=True)
         inv_spread, degenerate = masked_inverse_spread(
             coords, sqnorm, queries.unique_masks[groups], self.bank.degenerate_eps
         )
+        # A few large numpy calls per cell, not a few per mask: less interpreter time, during which the
+        # other scan thread would be waiting for the GIL.
         scores = queries.qbar[query_rows] @ coords.T
-        stops = np.append(starts[1:], len(query_rows))
-        full = queries.unique_masks[groups].all(axis=1)
-        for m, (a, b) in enumerate(zip(starts, stops)):
-            if not full[m]:  # a full-body mask's normaliser is 1 (prepared rows have unit norm)
-                scores[a:b] *= inv_spread[m]
-            if degenerate[m].any():
-                scores[a:b, degenerate[m]] = -np.inf
+        scores *= inv_spread[local]
+        if degenerate.any():
+            scores[degenerate[local]] = -np.inf
         cols, found = top_k(scores, k)
         width = found.shape[1]  # < k when the cell has fewer than k rows
         cand_scores[query_rows, probe_slots, :width] = found

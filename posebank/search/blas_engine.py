@@ -2,11 +2,12 @@
 
 For each tile (a block of queries sorted by mask) x (a block of bank rows):
 1. one small GEMM gives 1/||b_S - mean_S(b)|| of every row for every mask in the tile (prepared.py);
-2. cosines <q̄, b> / ||b_S - mean_S(b)||: a mask group with at least 2J queries in the tile scales
-   the bank block first (2J products per row) and does its own GEMM; the other queries of the tile
-   share one GEMM and their scores are scaled afterwards (one product per query and row);
-3. degenerate rows get -inf, and a running top-k (topk.py) keeps the best rows.
-The chosen rows' distances are then recomputed exactly (prepared.exact_distances).
+2. cosines <q̄, b> / ||b_S - mean_S(b)||: the full-body mask needs no scaling (prepared rows have
+   unit norm); a mask group with at least 2J queries in the tile scales the bank block first (2J
+   products per row) and does its own GEMM; the other queries of the tile share one GEMM and their
+   scores are scaled afterwards (one product per query and row);
+3. degenerate rows get -inf, and a running top-k (topk.py) keeps the best k + rerank_margin rows.
+Those are then re-ranked by their exact float64 distances (prepared.finalize).
 
 Threads: each worker thread takes whole query blocks, and BLAS is held to one thread per call while
 the engine runs. GEMMs this small (K = 2J = 26) gain little from BLAS threads, and OpenBLAS threads

@@ -19,15 +19,15 @@ class SearchConfig:
     engine: str = "auto"  # auto | numpy (reference) | blas | torch | faiss | faiss-ivf (approximate)
     bank_block_rows: int | None = None  # bank rows scored per step; None: the engine's default
     query_block_rows: int | None = None  # queries scored per step; None: the engine's default
-    threads: int | None = None  # blas/faiss CPU worker threads; None: the CPUs this process may use
+    threads: int | None = None  # blas, faiss-ivf: CPU worker threads; None: the CPUs this process may use
     device: str = "auto"  # torch: "auto" (every CUDA device, else cpu), "cpu", "cuda", "cuda:1", ...
-    shard_devices: tuple[str, ...] = ()  # torch: explicit devices to split the bank over (overrides device)
-    rerank_margin: int = 4  # exact engines: extra float32 candidates per query, re-ranked by float64 distance
-    degenerate_eps: float = 1e-3  # a bank pose whose spread over the mask is < eps x its full spread never matches
-    ivf_nlist: int | None = None  # faiss-ivf: k-means cells; None: the power of 2 nearest sqrt(N) / 2 (512 for 1e6)
-    ivf_nprobe: int = 40  # faiss-ivf: cells scanned per partial-mask query (nearest centroids under its mask)
-    ivf_nprobe_full: int = 16  # faiss-ivf: cells scanned per full-body query (they need fewer: BENCHMARKS.md)
-    ivf_train_rows: int = 131072  # faiss-ivf: bank rows sampled to train the k-means
+    shard_devices: tuple[str, ...] = ()  # torch: devices to split the bank over (overrides device)
+    rerank_margin: int = 4  # extra float32 candidates per query, re-ranked by float64 distance
+    degenerate_eps: float = 1e-3  # bank pose with spread over the mask <= eps x full spread: never matches
+    ivf_nlist: int | None = None  # faiss-ivf: k-means cells; None: power of 2 nearest sqrt(N)/2 (512 at 1e6)
+    ivf_nprobe: int = 40  # faiss-ivf: cells scanned per partial-mask query (nearest under its mask)
+    ivf_nprobe_full: int = 16  # faiss-ivf: cells scanned per full-body query (fewer suffice: BENCHMARKS.md)
+    ivf_train_rows: int = 131072  # faiss-ivf: rows sampled for k-means (faiss keeps <= 256 per cell)
     ivf_niter: int = 12  # faiss-ivf: k-means iterations
     seed: int = 0  # faiss-ivf: k-means and sampling seed
 

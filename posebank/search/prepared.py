@@ -126,14 +126,13 @@ def masked_inverse_spread(
         return inv, degenerate
     w_sq, w_xy = mask_weights(masks)
     m = len(masks)
-    inv_count = (1.0 / masks.sum(axis=1)).astype(np.float32)[:, None]
+    # Rows of w_xy scaled by 1/sqrt(|S|), so the squared sums below are already divided by |S|.
+    w_xy *= np.repeat(1.0 / np.sqrt(masks.sum(axis=1)), 2).astype(np.float32)[:, None]
     spread_sq = w_sq @ sqnorm.T  # (M, Nb)
-    sums = (w_xy @ coords.T).reshape(m, 2, -1)  # (M, 2, Nb): sum_x, sum_y over S
+    sums = (w_xy @ coords.T).reshape(m, 2, -1)  # (M, 2, Nb): sum_x, sum_y over S, / sqrt(|S|)
     np.square(sums, out=sums)
-    mean_term = sums[:, 0]
-    mean_term += sums[:, 1]
-    mean_term *= inv_count
-    spread_sq -= mean_term  # ||b_S - mean||^2 = sum ||b_j||^2 - ||sum b_j||^2 / |S|
+    spread_sq -= sums[:, 0]
+    spread_sq -= sums[:, 1]  # ||b_S - mean||^2 = sum ||b_j||^2 - ||sum b_j||^2 / |S|
     eps_sq = np.float32(degenerate_eps**2)
     degenerate = spread_sq <= eps_sq
     np.maximum(spread_sq, eps_sq, out=spread_sq)

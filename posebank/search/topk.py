@@ -1,15 +1,16 @@
 """Running top-k (largest scores) over a stream of score blocks, in numpy.
 
 The selection, not the GEMM, is the expensive part of a CPU search with 26-dimensional vectors:
-np.argpartition over every (queries x bank block) tile costs ~5x the GEMM. Two cheaper steps:
-- rows whose best score in the block does not beat their running k-th best are skipped (after a
-  few blocks that is most rows);
-- for k > 1 the columns of a block are split into groups ("chunks") of CHUNK columns and only the
-  chunk maxima are reduced over the whole row. The k best entries of a row lie in the k chunks with
-  the largest maxima (a chunk holding one of them has a maximum >= the k-th best value, and at most
-  k chunks can), so only those k chunks are gathered and partitioned. Chunk c is the strided column
-  set {c, c + n/CHUNK, c + 2 n/CHUNK, ...}: its maximum is then an elementwise maximum of CHUNK
-  contiguous vectors, which numpy vectorises (~5x faster than reducing contiguous runs of columns).
+np.argpartition over every (queries x bank block) tile costs ~5x the GEMM. Cheaper steps instead:
+- k = 1: one argmax over the tile (a SIMD pass) and a compare with the running best;
+- k > 1: rows whose best score in the block does not beat their running k-th best are skipped
+  (after a few blocks that is most rows). For the others the columns are split into groups
+  ("chunks") of CHUNK columns and only the chunk maxima are reduced over the whole row. The k best
+  entries of a row lie in the k chunks with the largest maxima (a chunk holding one of them has a
+  maximum >= the k-th best value, and at most k chunks can), so only those k chunks are gathered
+  and searched. Chunk c is the strided column set {c, c + n/CHUNK, c + 2 n/CHUNK, ...}: its maximum
+  is then an elementwise maximum of CHUNK contiguous vectors, which numpy vectorises (~5x faster
+  than reducing contiguous runs of columns).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import numpy.typing as npt
 
 
 CHUNK = 16  # columns per chunk (measured best of 16..128); other block widths use plain argpartition
-
-
 _ITERATIVE_MAX_K = 16  # up to this k, k rounds of argmax beat np.argpartition (6x at 512 columns)
 
 
@@ -86,9 +85,12 @@ class RunningTopK:
             rows = np.flatnonzero(chunk_max.max(axis=1) > self._kth)
             if rows.size == 0:
                 return
-            best_chunks, _ = top_k(chunk_max[rows], self.k)  # (R, k)
+            best_chunks, chunk_best = top_k(chunk_max[rows], self.k)  # (R, k)
             cand = (best_chunks[:, :, None] + num_chunks * np.arange(CHUNK)).reshape(len(rows), -1)
             sub = np.take(scores, rows[:, None] * nb + cand)  # (R, k * CHUNK), gathered from the flat tile
+            # A row with fewer than k finite chunks gets repeated chunk indices (value -inf): blank
+            # their copies, or a finite entry would be gathered, and returned, twice.
+            sub[np.repeat(np.isneginf(chunk_best), CHUNK, axis=1)] = -np.inf
             best, new_scores = top_k(sub, self.k)
             cols = np.take_along_axis(cand, best, axis=1)
         new_ids = cols.astype(np.int64) + offset  # block offset: ids are rows of the whole bank
