@@ -12,6 +12,7 @@ import typer
 from .console import progress_bar, stderr_console
 from .annotate import register as register_annotate
 from .audit import register as register_audit
+from .model import register as register_model
 from .synth import register as register_synth
 
 app = typer.Typer(
@@ -146,6 +147,7 @@ def anchors_command(
 register_annotate(app)
 register_synth(app)
 register_audit(app)
+register_model(app)
 
 
 @app.callback()

@@ -8,6 +8,7 @@ commands, so `posebank --help` stays fast.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -170,7 +171,7 @@ def evaluate_command(
         for k in KEYS:
             v = m[method].get(k)
             percent = k in ("pck", "detected", "ap")
-            cells.append("-" if v is None or v != v else f"{100 * v:.1f}" if percent else f"{v:.1f}")
+            cells.append("-" if v is None or math.isnan(v) else f"{100 * v:.1f}" if percent else f"{v:.1f}")
         table.add_row(method, *cells)
     console = Console()
     console.print(table)

@@ -169,6 +169,9 @@ class PoseRoIHeads(nn.Module):
             losses: in training mode, loss_pose_cls / loss_pose_reg per estimate (see stage_loss_names).
         """
         labels = targets = None
+        # Under autocast the RPN's boxes come out in half precision (0.5 px steps at 1000 px, and a
+        # dtype clash with the float32 targets): labelling, encoding and decoding work in float32.
+        proposals = [p.float() for p in proposals]
         if self.training:
             if gts is None:
                 raise ValueError("ground truth is required in training mode")

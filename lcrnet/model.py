@@ -19,8 +19,8 @@ from .anchors import PoseAnchors
 from .backbone import BUILDERS
 from .config import ModelConfig
 from .heads import PoseRoIHeads
-from .postprocess import nms_poses, ppi, rescore
 from .poses import centre_poses, pose_boxes
+from .postprocess import integrate, rescore
 from .targets import PoseGroundTruth, build_ground_truth
 
 OUTPUT_KEYS = ("boxes", "scores", "labels", "pose_2d", "pose_3d")
@@ -40,6 +40,9 @@ class LCRNet(nn.Module):
           re-centred on the body centre (mean of hips and shoulders).
         - boxes (FloatTensor[N, 4]): not required and ignored; the pose boxes are always derived
           from pose_2d (joints' box + margin, sec 3.1) so that boxes and poses cannot disagree.
+        - ignore_boxes (FloatTensor[I, 4], optional): x0, y0, x1, y1 px of people who are not
+          training targets (no pseudo-3D pose); proposals on them are not sampled as background
+          (lcrnet/targets.py). Other keys (image_id, head_size, ...) are ignored.
 
     Training returns a dict of scalar losses: loss_objectness, loss_rpn_box_reg (torchvision RPN),
     loss_pose_cls, loss_pose_reg (first estimate), then loss_pose_cls_refine, loss_pose_reg_refine
@@ -113,6 +116,7 @@ class LCRNet(nn.Module):
             j = self.cfg.num_joints
             if t["pose_2d"].dim() != 3 or t["pose_2d"].shape[1:] != (j, 2):
                 raise ValueError(f"target {i}: pose_2d must be (N, {j}, 2), got {tuple(t['pose_2d'].shape)}")
+            ignore = t.get("ignore_boxes")
             gts.append(
                 build_ground_truth(
                     t["pose_2d"].float() * scale,
@@ -121,6 +125,7 @@ class LCRNet(nn.Module):
                     self.anchors,
                     self.skeleton,
                     self.cfg.box_margin,
+                    ignore.float().reshape(-1, 4) * scale.repeat(2) if ignore is not None else None,
                 )
             )
         return gts
@@ -134,32 +139,18 @@ class LCRNet(nn.Module):
         pose_2d = proposals["pose_2d"] / scale
         # The regression only approximately keeps the anchor's body centre; the output contract is exact.
         pose_3d = centre_poses(proposals["pose_3d"], self.skeleton.torso)
-        labels = proposals["labels"]
-        if cfg.integration == "ppi":
-            merged = ppi(
-                pose_2d,
-                pose_3d,
-                scores,
-                labels,
-                labels > self.anchors.num_anchors,
-                iou_thresh=cfg.ppi_iou_thresh,
-                t3d_m=cfg.ppi_t3d_m,
-                lower_body=self.skeleton.lower_body,
-                upper_leg_weight=cfg.ppi_upper_leg_weight,
-                margin=cfg.box_margin,
-            )
-            pose_2d, pose_3d, scores, labels = merged["pose_2d"], merged["pose_3d"], merged["scores"], merged["labels"]
-            keep = torch.arange(scores.shape[0], device=scores.device)
-        elif cfg.integration == "nms":
-            keep = nms_poses(pose_2d, scores, cfg.nms_iou_thresh, cfg.box_margin)
-        else:
-            keep = scores.argsort(descending=True)
-        keep = keep[: cfg.detections_per_img]
-        pose_2d, pose_3d, scores, labels = pose_2d[keep], pose_3d[keep], scores[keep], labels[keep]
+        merged = integrate(
+            pose_2d, pose_3d, scores, proposals["labels"], proposals["labels"] > self.anchors.num_anchors,
+            method=cfg.integration, lower_body=self.skeleton.lower_body, margin=cfg.box_margin,
+            nms_iou_thresh=cfg.nms_iou_thresh, ppi_iou_thresh=cfg.ppi_iou_thresh, ppi_t3d_m=cfg.ppi_t3d_m,
+            upper_leg_weight=cfg.ppi_upper_leg_weight,
+        )  # fmt: skip
+        top = cfg.detections_per_img
+        pose_2d, pose_3d = merged["pose_2d"][:top], merged["pose_3d"][:top]
         return {
             "boxes": pose_boxes(pose_2d, cfg.box_margin),
-            "scores": scores,
-            "labels": labels,
+            "scores": merged["scores"][:top],
+            "labels": merged["labels"][:top],
             "pose_2d": pose_2d,
             "pose_3d": pose_3d,
         }

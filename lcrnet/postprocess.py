@@ -146,3 +146,51 @@ def ppi(
             "labels": torch.stack(out_labels)[rank],
         }
     return {k: v.to(device) for k, v in merged.items()}
+
+
+def integrate(
+    poses_2d: torch.Tensor,
+    poses_3d: torch.Tensor,
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    upper: torch.Tensor,
+    *,
+    method: str,
+    lower_body: Sequence[int],
+    margin: float,
+    nms_iou_thresh: float,
+    ppi_iou_thresh: float,
+    ppi_t3d_m: float,
+    upper_leg_weight: float,
+) -> dict[str, torch.Tensor]:
+    """One image's (rescored) pose proposals -> final poses by PPI, NMS or nothing, highest score first.
+
+    The model applies this with its own config (LCRNet._postprocess); evaluation applies it to the
+    same proposals with several settings (NMS, PPI for PCKh, PPI for AP: sec 3.6 tunes PPI per metric).
+
+    Args:
+        poses_2d: (N, J, 2) px.
+        poses_3d: (N, J, 3) metres, body-centred.
+        scores: (N,) rescored classification scores.
+        labels: (N,) int64 pose classes in 1..2K.
+        upper: (N,) bool, True for upper-body classes (K+1..2K).
+        method: "ppi", "nms" or "none" (all proposals, sorted).
+        lower_body, margin, upper_leg_weight: as for `ppi`.
+        nms_iou_thresh: IoU of the NMS (method "nms").
+        ppi_iou_thresh, ppi_t3d_m: the two PPI thresholds (method "ppi").
+
+    Returns:
+        dict with pose_2d (M, J, 2), pose_3d (M, J, 3), scores (M,), labels (M,).
+    """
+    if method == "ppi":
+        return ppi(
+            poses_2d, poses_3d, scores, labels, upper, iou_thresh=ppi_iou_thresh, t3d_m=ppi_t3d_m,
+            lower_body=lower_body, upper_leg_weight=upper_leg_weight, margin=margin,
+        )  # fmt: skip
+    if method == "nms":
+        keep = nms_poses(poses_2d, scores, nms_iou_thresh, margin)
+    elif method == "none":
+        keep = scores.argsort(descending=True)
+    else:
+        raise ValueError(f"integration must be ppi, nms or none, got {method!r}")
+    return {"pose_2d": poses_2d[keep], "pose_3d": poses_3d[keep], "scores": scores[keep], "labels": labels[keep]}

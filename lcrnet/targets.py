@@ -6,6 +6,11 @@ regression target t = (p~ - a~_c, P - A_c), where p~ and a~_c are the 2D pose an
 in B's box coordinates. Sec 4.2: every annotated person has an upper-body box (classes K+1..2K) and,
 when a lower-limb joint is annotated, a full-body box (classes 1..K).
 
+People without a training target (no pseudo-3D pose: too few joints to match) are still people:
+their boxes are "ignore boxes", and a proposal that would be background but overlaps one of them as
+much as a positive would (IoU >= the matcher's high threshold) is left out of the head's sample
+instead of being taught as background. (The RPN, torchvision's own, still sees them as background.)
+
 This module is pure tensor code: no network, no sampling (the heads do that).
 """
 
@@ -35,6 +40,8 @@ class PoseGroundTruth:
         person: (M,) int64 index of the person in the image's target.
         poses_2d: (M, J, 2) float px of the network input (completed poses).
         poses_3d: (M, J, 3) float metres, body-centred, camera frame.
+        ignore_boxes: (I, 4) float x0, y0, x1, y1 px of the network input: people without a training
+            target (see the module docstring); None when there are none.
     """
 
     boxes: torch.Tensor
@@ -42,6 +49,7 @@ class PoseGroundTruth:
     person: torch.Tensor
     poses_2d: torch.Tensor
     poses_3d: torch.Tensor
+    ignore_boxes: torch.Tensor | None = None
 
 
 def build_ground_truth(
@@ -51,6 +59,7 @@ def build_ground_truth(
     anchors: PoseAnchors,
     skeleton: Skeleton,
     margin: float,
+    ignore_boxes: torch.Tensor | None = None,
 ) -> PoseGroundTruth:
     """Ground-truth boxes and classes of one image (sec 3.1, sec 4.2 "Dealing with truncation").
 
@@ -65,6 +74,7 @@ def build_ground_truth(
         anchors: the anchor-poses (for the class of each box).
         skeleton: joint set (lower_body and torso indices).
         margin: pose-box margin (ModelConfig.box_margin).
+        ignore_boxes: (I, 4) px of the network input, boxes of people without a target (or None).
 
     Returns:
         PoseGroundTruth with full-body boxes first, then upper-body boxes.
@@ -90,7 +100,9 @@ def build_ground_truth(
 
     boxes, is_upper, person = boxes[keep], is_upper[keep], person[keep]
     labels = anchors.assign_classes(centred_3d[person], is_upper)
-    return PoseGroundTruth(boxes, labels, person, poses_2d[person], centred_3d[person])
+    if ignore_boxes is not None:
+        ignore_boxes = ignore_boxes.to(poses_2d).reshape(-1, 4)
+    return PoseGroundTruth(boxes, labels, person, poses_2d[person], centred_3d[person], ignore_boxes)
 
 
 def label_proposals(
@@ -105,18 +117,24 @@ def label_proposals(
             otherwise the GT of highest IoU.
 
     Returns:
-        labels: (P,) int64 in 0..2K (0 = background; -1 never occurs with equal thresholds).
+        labels: (P,) int64 in -1..2K (0 = background; -1 = not sampled: a would-be background
+            proposal on an ignore box, or between the matcher's thresholds when they differ).
         matched: (P,) int64 index into gt (0 for background proposals: ignore it there).
     """
     num = proposals.shape[0]
     if gt.boxes.shape[0] == 0:
-        zeros = torch.zeros((num,), dtype=torch.int64, device=proposals.device)
-        return zeros, zeros.clone()
-    matched = matcher(box_iou(gt.boxes, proposals))
-    labels = gt.labels[matched.clamp(min=0)]  # advanced indexing copies
-    labels[matched == matcher.BELOW_LOW_THRESHOLD] = 0
-    labels[matched == matcher.BETWEEN_THRESHOLDS] = -1
-    return labels, matched.clamp(min=0)
+        labels = torch.zeros((num,), dtype=torch.int64, device=proposals.device)
+        matched = labels.clone()
+    else:
+        matched = matcher(box_iou(gt.boxes, proposals))
+        labels = gt.labels[matched.clamp(min=0)]  # advanced indexing copies
+        labels[matched == matcher.BELOW_LOW_THRESHOLD] = 0
+        labels[matched == matcher.BETWEEN_THRESHOLDS] = -1
+        matched = matched.clamp(min=0)
+    if gt.ignore_boxes is not None and gt.ignore_boxes.shape[0] > 0 and num > 0:
+        on_ignored = box_iou(gt.ignore_boxes.to(proposals), proposals).amax(dim=0) >= matcher.high_threshold
+        labels[(labels == 0) & on_ignored] = -1
+    return labels, matched
 
 
 def encode(

@@ -4,11 +4,17 @@ Greedy in the given order, so the result is deterministic. Poses are compared af
 (yaw about the up axis) is removed: the bank draws azimuths uniformly, so the same pose facing
 another way adds nothing.
 
-Not quadratic: candidate pairs come from a k-d tree under the L1 norm. The mean per-joint distance
-(MPJPE) bounds the L1 distance of the flattened poses, since for each joint ||d_j||_1 <= sqrt(3) ||d_j||_2:
-    MPJPE <= D  =>  ||d||_1 <= sqrt(3) * J * D,
-so a radius query with that bound finds every duplicate, and the exact MPJPE is checked on the
-candidates only. The L1 ball is far smaller than the L2 ball of the same guarantee (radius J * D).
+Not quadratic. The MPJPE is a metric (a sum of per-joint Euclidean norms), so with a few pivot
+poses p_1..p_m the triangle inequality gives, for any two poses q and x,
+    |MPJPE(q, p_i) - MPJPE(x, p_i)| <= MPJPE(q, x),
+and MPJPE(q, x) <= D implies that their pivot embeddings (MPJPE to each pivot, m numbers) are within
+D of each other in the max norm (LAESA, Mico et al. 1994). That low-dimensional box search runs in a
+k-d tree, and the exact MPJPE is checked on its few candidates only. (A k-d tree on the raw 3J
+coordinates is no better than brute force here: the only bound there, ||d||_1 <= sqrt(3) J D, is a
+huge radius in 39 dimensions.) Poses are decided in chunks, each against the poses already *kept*;
+kept poses are at least D apart, so few fall in any query's box. The kept set grows, so it lives in
+trees of doubling sizes (Bentley and Saxe's logarithmic method): each kept pose is re-indexed
+O(log N) times, and each chunk queries O(log N) trees.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import numpy.typing as npt
 from .geometry import remove_heading
 from .skeleton import Skeleton
 
-_PAIR_CHUNK = 1 << 20
+_CHUNK = 512  # poses decided together
+_BUFFER = 2048  # kept poses collected before they get a tree of their own
+_PIVOTS = 12  # pivot poses of the embedding
 
 
 def mpjpe(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
@@ -27,50 +35,102 @@ def mpjpe(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArr
     return np.linalg.norm(a - b, axis=-1).mean(axis=-1)
 
 
-def duplicate_pairs(
-    poses_m: npt.NDArray[np.floating], threshold_m: float
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """All pairs (i < j) of poses (N, J, 3) with MPJPE <= threshold_m, as two (M,) index arrays."""
-    from scipy.spatial import cKDTree  # scipy is heavy; only the bank build needs it
+def pivot_embedding(poses: npt.NDArray[np.float64], num_pivots: int = _PIVOTS) -> npt.NDArray[np.float64]:
+    """(N, m) MPJPE of each pose (N, J, 3) to m pivots chosen by farthest-point traversal.
 
-    n, j, _ = poses_m.shape
-    flat = np.ascontiguousarray(poses_m.reshape(n, j * 3), dtype=np.float64)
-    tree = cKDTree(flat)
-    # A hair of slack so that float rounding in the tree never loses a pair at the exact bound.
-    pairs = tree.query_pairs(r=np.sqrt(3.0) * j * threshold_m * (1 + 1e-9) + 1e-12, p=1, output_type="ndarray")
-    keep_i, keep_j = [], []
-    for start in range(0, len(pairs), _PAIR_CHUNK):
-        chunk = pairs[start : start + _PAIR_CHUNK]
-        close = mpjpe(poses_m[chunk[:, 0]], poses_m[chunk[:, 1]]) <= threshold_m
-        keep_i.append(chunk[close, 0])
-        keep_j.append(chunk[close, 1])
-    if not keep_i:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    i, jj = np.concatenate(keep_i).astype(np.int64), np.concatenate(keep_j).astype(np.int64)
-    lo, hi = np.minimum(i, jj), np.maximum(i, jj)
-    return lo, hi
+    Deterministic: the traversal starts at pose 0 and runs on an evenly strided sample of at most
+    4096 poses; far-apart pivots spread the embedding, which is what makes the box search selective.
+    """
+    sample = poses[:: max(1, len(poses) // 4096)]
+    chosen = [0]
+    nearest = mpjpe(sample, sample[0])
+    for _ in range(1, min(num_pivots, len(sample))):
+        chosen.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, mpjpe(sample, sample[chosen[-1]]))
+    pivots = sample[chosen]
+    return np.stack([mpjpe(poses, p) for p in pivots], axis=1)
 
 
-def greedy_keep(num_poses: int, lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Greedy selection in index order: pose i is kept unless a kept pose h < i is its duplicate.
+class _KeptIndex:
+    """The kept poses, searchable by a max-norm box in the pivot embedding: trees of doubling sizes
+    plus a small buffer."""
+
+    def __init__(self, flat: npt.NDArray[np.float64], radius: float) -> None:
+        self.flat = flat
+        self.radius = radius
+        self.trees: list[tuple[object, npt.NDArray[np.int64]]] = []  # (cKDTree, pose indices)
+        self.buffer: list[int] = []
+
+    def candidates(self, query_tree: object, query_rows: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (query pose, kept pose) within the box, as two index arrays."""
+        from scipy.spatial import cKDTree
+
+        groups = list(self.trees)
+        if self.buffer:
+            members = np.asarray(self.buffer, dtype=np.int64)
+            groups.append((cKDTree(self.flat[members]), members))
+        qs, ks = [], []
+        for tree, members in groups:
+            pairs = query_tree.sparse_distance_matrix(tree, self.radius, p=np.inf, output_type="ndarray")
+            qs.append(query_rows[pairs["i"]])
+            ks.append(members[pairs["j"]])
+        if not qs:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(qs), np.concatenate(ks)
+
+    def add(self, rows: npt.NDArray[np.int64]) -> None:
+        from scipy.spatial import cKDTree
+
+        self.buffer.extend(rows.tolist())
+        if len(self.buffer) < _BUFFER:
+            return
+        members = np.asarray(self.buffer, dtype=np.int64)
+        self.buffer = []
+        # Merge equal-sized trees, like carrying in a binary counter.
+        while self.trees and len(self.trees[-1][1]) <= len(members):
+            members = np.concatenate([self.trees.pop()[1], members])
+        self.trees.append((cKDTree(self.flat[members]), members))
+
+
+def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float) -> npt.NDArray[np.bool_]:
+    """(N,) keep-mask: pose i is kept unless a kept pose h < i lies within `threshold` MPJPE.
 
     Args:
-        num_poses: N.
-        lo, hi: (M,) duplicate pairs with lo < hi.
-
-    Returns:
-        (N,) bool mask of kept poses.
+        poses: (N, J, 3) poses (any unit; `threshold` in the same unit).
+        threshold: the duplicate distance (inclusive).
     """
-    keep = np.ones(num_poses, dtype=bool)
-    if len(lo) == 0:
-        return keep
-    order = np.argsort(hi, kind="stable")
-    lo, hi = lo[order], hi[order]
-    starts = np.searchsorted(hi, np.arange(num_poses + 1))
-    # Only poses with an earlier duplicate need a decision; the others are kept.
-    for i in np.unique(hi):
-        if keep[lo[starts[i] : starts[i + 1]]].any():
-            keep[i] = False
+    from scipy.spatial import cKDTree
+
+    n = len(poses)
+    poses = np.asarray(poses, dtype=np.float64)
+    flat = np.ascontiguousarray(pivot_embedding(poses))
+    # A hair of slack so that float rounding never loses a pair at the exact bound.
+    radius = threshold * (1 + 1e-9) + 1e-12
+    kept = _KeptIndex(flat, radius)
+    keep = np.zeros(n, dtype=bool)
+    for start in range(0, n, _CHUNK):
+        rows = np.arange(start, min(n, start + _CHUNK))
+        chunk_tree = cKDTree(flat[rows])
+        # 1. Against the poses kept before this chunk.
+        q, k = kept.candidates(chunk_tree, rows)
+        dup = np.zeros(n, dtype=bool)
+        if len(q):
+            close = mpjpe(poses[q], poses[k]) <= threshold
+            dup[q[close]] = True
+        # 2. Within the chunk, in order: a pose is dropped by an earlier pose of the chunk only if
+        #    that one is kept, so the decision is sequential (but the pairs are few).
+        pairs = chunk_tree.query_pairs(radius, p=np.inf, output_type="ndarray")
+        earlier_of: dict[int, list[int]] = {}
+        if len(pairs):
+            a, b = rows[pairs[:, 0]], rows[pairs[:, 1]]
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            close = mpjpe(poses[lo], poses[hi]) <= threshold
+            for h, l in zip(hi[close].tolist(), lo[close].tolist()):
+                earlier_of.setdefault(h, []).append(l)
+        for i in rows.tolist():
+            if not dup[i] and not any(keep[e] for e in earlier_of.get(i, ())):
+                keep[i] = True
+        kept.add(rows[keep[rows]])
     return keep
 
 
@@ -82,5 +142,4 @@ def deduplicate(poses_m: npt.NDArray[np.floating], skeleton: Skeleton, threshold
     aligned = remove_heading(
         np.asarray(poses_m, dtype=np.float64), skeleton.index("left_hip"), skeleton.index("right_hip")
     )
-    lo, hi = duplicate_pairs(aligned, threshold_mm / 1000.0)
-    return greedy_keep(n, lo, hi)
+    return greedy_keep_mask(aligned, threshold_mm / 1000.0)

@@ -1,10 +1,10 @@
-"""Deduplication: exact greedy semantics, determinism, yaw invariance, and no quadratic candidate set."""
+"""Deduplication: exact greedy semantics, determinism, yaw invariance, and no quadratic cost."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from posebank.dedup import deduplicate, duplicate_pairs, greedy_keep, mpjpe
+from posebank.dedup import deduplicate, greedy_keep_mask, mpjpe
 from posebank.geometry import axis_rotation, remove_heading
 from posebank.skeleton import get_skeleton
 
@@ -26,19 +26,11 @@ def _brute_force_keep(poses: np.ndarray, threshold_m: float) -> np.ndarray:
     return keep
 
 
-def test_pairs_match_brute_force() -> None:
-    poses = _random_walk(300, 1)
-    lo, hi = duplicate_pairs(poses, 0.02)
-    d = mpjpe(poses[:, None], poses[None])
-    i, j = np.nonzero(np.triu(d <= 0.02, k=1))
-    assert set(zip(lo.tolist(), hi.tolist())) == set(zip(i.tolist(), j.tolist()))
-    assert len(lo) > 0
-
-
 def test_greedy_matches_brute_force_definition() -> None:
-    poses = _random_walk(400, 2)
-    lo, hi = duplicate_pairs(poses, 0.015)
-    np.testing.assert_array_equal(greedy_keep(len(poses), lo, hi), _brute_force_keep(poses, 0.015))
+    # Long enough to cross several chunks and build several trees of kept poses.
+    poses = np.concatenate([_random_walk(1500, 2), _random_walk(1500, 3)[::-1], _random_walk(1200, 2, 0.002)])
+    for threshold in (0.006, 0.015):
+        np.testing.assert_array_equal(greedy_keep_mask(poses, threshold), _brute_force_keep(poses, threshold))
 
 
 def test_kept_poses_are_far_apart_and_every_dropped_pose_is_covered() -> None:
@@ -66,3 +58,10 @@ def test_zero_threshold_keeps_all_and_is_deterministic() -> None:
     poses = _random_walk(200, 5)
     assert deduplicate(poses, SK, 0.0).all()
     np.testing.assert_array_equal(deduplicate(poses, SK, 25.0), deduplicate(poses.copy(), SK, 25.0))
+
+
+def test_exact_bound_is_inclusive() -> None:
+    a = np.zeros((13, 3))
+    b = a.copy()
+    b[:, 0] = 0.02  # every joint moved by exactly 20 mm
+    np.testing.assert_array_equal(greedy_keep_mask(np.stack([a, b]), 0.02), [True, False])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,17 @@ from lcrnet.config import ModelConfig
 from posebank.skeleton import Skeleton, get_skeleton
 
 K = 4  # anchors in the tiny models
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    """Run the model tests with one intra-op thread: on small shared VMs (2 cores, another process on
+    one of them) two OpenMP threads made them about 10x slower than one. Module scope, so that it is
+    in place before the modules' own module-scoped fixtures (autouse fixtures come first in a scope)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def standing_pose(skeleton: Skeleton) -> torch.Tensor:
@@ -130,3 +142,31 @@ def scene(anchors: PoseAnchors) -> Callable[..., tuple[torch.Tensor, dict[str, t
 def standing(skeleton: Skeleton) -> torch.Tensor:
     """(J, 3) metres, an upright person."""
     return standing_pose(skeleton)
+
+
+# --- Annotation shards for the data, training, evaluation and CLI tests ---------------------------
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A real pipeline in miniature: a bank from the bundled CMU 135_08 take, K=4 anchors, and 12
+    synthetic 128x128 images of 1-3 people (9 train, 3 val). Keys: bank, anchors, synth."""
+    import shutil
+
+    from posebank.anchors import AnchorConfig
+    from posebank.anchors_build import build_anchors
+    from posebank.bank_build import build_bank
+    from posebank.config import BankConfig, ViewConfig
+    from posebank.synth import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("lcrnet_data")
+    subject = root / "cmu" / "subjects" / "135"
+    subject.mkdir(parents=True)
+    for name in ("135.asf", "135_08.amc"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "cmu" / "subjects" / "135" / name, subject)
+    build_bank(BankConfig(sources=(("cmu", str(root / "cmu")),), out=str(root / "bank"), dedup_mm=0.0,
+                          view=ViewConfig(views=2)))  # fmt: skip
+    build_anchors(AnchorConfig(bank=str(root / "bank"), out=str(root / "anchors"), k=K, engine="numpy"))
+    synthesize(SynthConfig(images=12, size=(128, 128), people=(1, 3), val_fraction=0.25, seed=3),
+               root / "bank", root / "synth")  # fmt: skip
+    return {"bank": root / "bank", "anchors": root / "anchors", "synth": root / "synth"}

@@ -1,0 +1,207 @@
+"""Training, checkpoints, resume, evaluation and prediction of LCR-Net++ on a handful of synthetic images (CPU)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from lcrnet.checkpoint import LAST, load_checkpoint, model_from_checkpoint
+from lcrnet.engine import NonFiniteLossError, train_iterations
+from lcrnet.evaluate import KEYS, METHODS, anchor_only, evaluate, evaluate_model
+from lcrnet.job_config import EvalConfig, PredictConfig, TrainConfig
+from lcrnet.predict import predict
+from lcrnet.train import PaperSchedule, train
+from posebank.errors import OutputConflictError
+
+
+@pytest.fixture(scope="module")
+def model_cfg(tiny_config):  # type: ignore[no-untyped-def]
+    return tiny_config(backbone="resnet50_fpn", min_size=(64,), max_size=128)
+
+
+def _train_cfg(synth_data: dict[str, Path], out: Path, **overrides: object) -> TrainConfig:
+    values: dict[str, object] = dict(
+        data=(str(synth_data["synth"]),), anchors=str(synth_data["anchors"]), out=str(out), iterations=6,
+        batch_size=2, lr=2e-3, warmup_iters=2, workers=0, log_every=1, checkpoint_every=2,
+    )  # fmt: skip
+    values.update(overrides)
+    return TrainConfig(**values)  # type: ignore[arg-type]
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(synth_data, model_cfg, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """40 iterations on the 12 synthetic images (no augmentation, so that the loss curve is clean)."""
+    out = tmp_path_factory.mktemp("trained")
+    cfg = _train_cfg(synth_data, out, split=None, iterations=40, batch_size=4, warmup_iters=0, log_every=10,
+                     checkpoint_every=100, flip=False, scale_range=(1.0, 1.0))  # fmt: skip
+    report = train(cfg, model_cfg)
+    assert report.iteration == 40 and report.images == 12
+    return out
+
+
+def test_training_lowers_the_loss_and_logs_it(trained: Path, model_cfg) -> None:  # type: ignore[no-untyped-def]
+    rows = _csv(trained / "metrics.csv")
+    assert [int(r["iteration"]) for r in rows] == [10, 20, 30, 40]
+    assert {"lr", "loss", "loss_objectness", "loss_pose_cls", "loss_pose_reg", "images_per_s"} <= set(rows[0])
+    losses = [float(r["loss"]) for r in rows]
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.8 * losses[0], losses
+    # The paper's schedule scaled to 40 iterations: lr x0.1 from iteration 24 (60%).
+    assert float(rows[1]["lr"]) == pytest.approx(2e-3) and float(rows[-1]["lr"]) == pytest.approx(2e-4)
+    config = json.loads((trained / "config.json").read_text())
+    assert config["model"]["num_anchors"] == 4 and config["train"]["iterations"] == 40
+
+
+def test_checkpoint_holds_config_and_anchors_and_rebuilds_the_model(trained: Path, synth_data) -> None:  # type: ignore[no-untyped-def]
+    from posebank.anchors_build import load_anchors
+
+    checkpoint = load_checkpoint(trained / LAST)
+    assert {"model", "optimizer", "lr_scheduler", "scaler", "iteration", "config", "anchors", "version"} <= set(checkpoint)
+    assert checkpoint["iteration"] == 40
+    assert checkpoint["config"]["train"]["batch_size"] == 4 and checkpoint["config"]["model"]["backbone"] == "resnet50_fpn"
+    anchors = load_anchors(synth_data["anchors"])
+    assert isinstance(checkpoint["anchors"]["pose_3d"], np.ndarray)
+    np.testing.assert_array_equal(checkpoint["anchors"]["pose_3d"], anchors.pose_3d)
+    model = model_from_checkpoint(checkpoint)
+    assert not model.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, checkpoint["model"][k]), k
+
+
+def test_resumed_run_equals_uninterrupted_run(synth_data, model_cfg, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Augmentation on: the flips, zooms and proposal samples must also repeat after the resume.
+    whole = train(_train_cfg(synth_data, tmp_path / "whole", flip=True), model_cfg)
+    first = train(_train_cfg(synth_data, tmp_path / "split", flip=True), model_cfg, stop_at=3)
+    assert first.iteration == 3
+    with pytest.raises(OutputConflictError, match="--resume"):
+        train(_train_cfg(synth_data, tmp_path / "split", flip=True), model_cfg)
+    with pytest.raises(OutputConflictError, match="another job"):
+        train(_train_cfg(synth_data, tmp_path / "split", flip=True, lr=1e-3, resume=True), model_cfg)
+    second = train(_train_cfg(synth_data, tmp_path / "split", flip=True, resume=True), model_cfg)
+    assert (second.start_iteration, second.iteration) == (3, 6) and whole.iteration == 6
+    a = load_checkpoint(tmp_path / "whole" / LAST)
+    b = load_checkpoint(tmp_path / "split" / LAST)
+    assert a["iteration"] == b["iteration"] == 6
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=1e-4, atol=1e-6, msg=k)
+    assert a["lr_scheduler"]["last_epoch"] == b["lr_scheduler"]["last_epoch"] == 6
+    rows_a, rows_b = _csv(tmp_path / "whole" / "metrics.csv"), _csv(tmp_path / "split" / "metrics.csv")
+    assert [r["iteration"] for r in rows_b] == [str(i) for i in range(1, 7)]
+    np.testing.assert_allclose([float(r["loss"]) for r in rows_b], [float(r["loss"]) for r in rows_a], rtol=1e-4)
+
+
+def test_paper_schedule() -> None:
+    schedule = PaperSchedule(warmup_iters=10, warmup_factor=0.001, step_at=300, gamma=0.1)
+    assert schedule(0) == pytest.approx(0.001)
+    assert schedule(5) == pytest.approx(0.5005)
+    assert schedule(10) == 1.0 and schedule(299) == 1.0
+    assert schedule(300) == pytest.approx(0.1) and schedule(499) == pytest.approx(0.1)
+    assert TrainConfig(iterations=500_000).lr_step_iteration == 300_000
+
+
+def test_a_non_finite_loss_raises() -> None:
+    class Diverged(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, images, targets):  # type: ignore[no-untyped-def]
+            return {"loss_a": self.w * 1.0, "loss_b": self.w * float("nan")}
+
+    model = Diverged()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0)
+    batches = [([torch.zeros(3, 4, 4)], [{}])]
+    with pytest.raises(NonFiniteLossError, match="iteration 1"):
+        list(train_iterations(model, optimizer, scheduler, batches, torch.device("cpu"), start=0, seed=0))
+    assert model.w.item() == 1.0  # no step was taken
+
+
+def test_evaluate_gives_finite_metrics_and_the_upper_bound_is_an_upper_bound(trained: Path, synth_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "eval"
+    cfg = EvalConfig(checkpoint=str(trained / LAST), data=(str(synth_data["synth"]),), out=str(out), split=None,
+                     workers=0, score_thresh=0.0)  # fmt: skip
+    report = evaluate(cfg)
+    m = report.metrics
+    assert m["images"] == 12 and m["people"] > 12 and m["pck_normaliser"] == "estimated"
+    for method in METHODS:
+        keys = [k for k in KEYS if not (method == "upper_bound" and k == "ap")]
+        for k in keys:
+            assert math.isfinite(m[method][k]), (method, k)
+        assert 0.0 <= m[method]["pck"] <= 1.0 and m[method]["mpjpe_aligned_mm"] <= m[method]["mpjpe_mm"] + 1e-6
+    assert m["upper_bound"]["pck"] >= m["ppi"]["pck"] and m["upper_bound"]["pck"] >= m["nms"]["pck"]
+    assert 0.0 <= m["nms"]["ap"] <= 1.0 and 0.0 <= m["ppi"]["ap"] <= 1.0
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["ppi"]["pck"] == pytest.approx(m["ppi"]["pck"]) and saved["checkpoint"]["iteration"] == 40
+    assert [r["method"] for r in _csv(out / "metrics.csv")] == list(METHODS)
+
+
+def test_anchor_only_baseline_places_anchors_in_boxes(trained: Path, synth_data) -> None:  # type: ignore[no-untyped-def]
+    from lcrnet.data import PoseShardDataset, resolve_sources
+    from lcrnet.evaluate import all_proposals
+
+    model = model_from_checkpoint(trained / LAST, score_thresh=0.0)
+    baseline = anchor_only(model)
+    dataset = PoseShardDataset(resolve_sources([synth_data["synth"]]), model.skeleton, split="val")
+    image, _ = dataset[0]
+    with torch.no_grad(), all_proposals(baseline):
+        det = baseline([image])[0]
+    anchors_3d = baseline.anchors.poses_3d
+    k = baseline.anchors.num_anchors
+    index = (det["labels"] - 1) % k
+    torch.testing.assert_close(det["pose_3d"], anchors_3d[index], atol=1e-5, rtol=0)  # no 3D regression left
+    metrics = evaluate_model(baseline, dataset, EvalConfig(workers=0), torch.device("cpu"))
+    assert math.isfinite(metrics["ppi"]["pck"])
+    assert model.roi_heads.stages[-1].estimate.pose_reg.weight.abs().sum() > 0  # the original is untouched
+
+
+def test_predict_writes_json_parquet_and_overlays(trained: Path, synth_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    images = sorted((synth_data["synth"] / "images").rglob("*.jpg"))[:2]
+    out = tmp_path / "pred"
+    report = predict(PredictConfig(checkpoint=str(trained / LAST), images=tuple(map(str, images)), out=str(out),
+                                   device="cpu", score_thresh=0.0, min_score=0.0, max_people=3))  # fmt: skip
+    assert report.images == 2 and 1 <= report.people <= 6
+    for image in images:
+        record = json.loads((out / f"{image.stem}.json").read_text())
+        assert record["width"] == 128 and len(record["joint_names"]) == 13
+        assert 1 <= len(record["people"]) <= 3
+        person = record["people"][0]
+        assert len(person["pose_2d"]) == 13 and len(person["pose_3d"]) == 13 and len(person["box"]) == 4
+        png = out / f"{image.stem}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pq.read_table(out / "predictions.parquet")
+    assert table.num_rows == report.people
+    assert table.schema.field("pose_3d").type.list_size == 39
+    assert json.loads(table.schema.metadata[b"posebank.units"])["pose_3d"] == "m"
+
+
+def test_a_training_step_under_autocast(synth_data, model_cfg) -> None:  # type: ignore[no-untyped-def]
+    # AMP runs float16 on CUDA; bfloat16 autocast on the CPU exercises the same dtype mixing (half
+    # RPN boxes against float32 targets) without a GPU.
+    from lcrnet.data import PoseShardDataset, collate, resolve_sources
+    from lcrnet.model import build_model
+    from lcrnet.train import _load_anchors
+
+    anchors = _load_anchors(str(synth_data["anchors"]), 13)
+    torch.manual_seed(0)
+    model = build_model(model_cfg, anchors).train()
+    images, targets = collate([PoseShardDataset(resolve_sources([synth_data["synth"]]), model.skeleton)[i] for i in (0, 1)])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model(images, targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(v.float() for v in losses.values()).backward()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.eval()(images)
+    assert out[0]["pose_3d"].dtype == torch.float32
