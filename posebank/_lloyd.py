@@ -9,6 +9,12 @@ import numpy as np
 import numpy.typing as npt
 
 
+def cluster_sums(x: npt.NDArray[np.floating], assign: npt.NDArray[np.integer], k: int) -> npt.NDArray[np.float64]:
+    """(k, D) float64 sums of the rows of x (N, D) per cluster; one bincount per dimension (np.add.at
+    is an order of magnitude slower)."""
+    return np.stack([np.bincount(assign, weights=x[:, d], minlength=k) for d in range(x.shape[1])], axis=1)
+
+
 def lloyd(
     points: npt.NDArray[np.float32], k: int, *, niter: int, seed: int, use_torch: bool, block: int = 262_144
 ) -> tuple[npt.NDArray[np.float32], list[dict[str, Any]]]:
@@ -44,8 +50,7 @@ def lloyd(
         dist = xp.concatenate(dist_parts) if xp is np else torch.cat(dist_parts)
         if xp is np:
             counts = np.bincount(assign, minlength=k)
-            sums = np.zeros_like(c, dtype=np.float64)
-            np.add.at(sums, assign, x)
+            sums = cluster_sums(x, assign, k)
         else:
             counts = torch.bincount(assign, minlength=k)
             sums = torch.zeros_like(c, dtype=torch.float64).index_add_(0, assign, x.double())

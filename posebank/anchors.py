@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._lloyd import cluster_sums
 from .boxes import normalise_to_box, pose_box
 from .skeleton import Skeleton
 
@@ -148,9 +149,7 @@ def finalise_clusters(
             assign[far] = empty
             counts[big] -= 1
             counts[empty] = 1
-        sums = np.zeros((k, points.shape[1]), np.float64)
-        np.add.at(sums, assign, points)
-        new = (sums / counts[:, None]).astype(np.float32)
+        new = (cluster_sums(points, assign, k) / counts[:, None]).astype(np.float32)
         stable = np.array_equal(_nearest_l2(points, new), assign)
         centres = new
         if stable:
