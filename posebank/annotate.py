@@ -97,6 +97,7 @@ def label_people(
     swap_ratio: float = 0.7,
     search: SearchConfig | None = None,
     bank_block_rows: int = 1 << 21,
+    progress: ProgressFactory | None = None,
 ) -> Labels:
     """Match people against the bank and derive their labels (array level; no files written).
 
@@ -133,9 +134,11 @@ def label_people(
     if len(matchable):
         k = max(1, min(k, bank.num_rows))
         query, mask = pose_2d[matchable], visible[matchable]
-        matches = search_bank(bank, query, mask, k, config=search, block_rows=bank_block_rows)
+        matches = search_bank(bank, query, mask, k, config=search, block_rows=bank_block_rows, progress=progress,
+                              description=f"matching {len(query)} people")  # fmt: skip
         flip = list(skeleton.flip_permutation)
-        mirrored = search_bank(bank, query[:, flip], mask[:, flip], 1, config=search, block_rows=bank_block_rows)
+        mirrored = search_bank(bank, query[:, flip], mask[:, flip], 1, config=search, block_rows=bank_block_rows,
+                               progress=progress, description="left/right check")  # fmt: skip
         got = gather_matches(bank, matches.rows)
         best_2d, best_3d = got.pose_2d[:, 0].astype(np.float64), got.pose_3d[:, 0].astype(np.float64)
         out_2d[matchable] = complete_2d(query, mask, best_2d)
@@ -223,7 +226,7 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
     }
     shards, flag_counts, distances = [], Counter(), []
     starts = list(range(0, len(people), config.people_per_shard)) or [0]
-    for index, start in enumerate(progress(starts, "annotating", len(starts))):
+    for index, start in enumerate(starts):
         sl = slice(start, start + config.people_per_shard)
         rel = f"{SHARDS_DIR}/part-{index:05d}.parquet"
         target = out / rel
@@ -234,7 +237,7 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
             labels = label_people(
                 bank, canon.pose_2d[sl], canon.visible[sl], k=config.k, label_mode=config.label_mode,
                 min_joints=config.min_joints, swap_ratio=config.swap_ratio, search=search,
-                bank_block_rows=config.bank_block_rows,
+                bank_block_rows=config.bank_block_rows, progress=progress,
             )  # fmt: skip
             table = make_table(annotations_schema(skeleton.num_joints),
                                _columns(people, canon, labels, sl, skeleton), {**metadata_base, "shard_key": key})  # fmt: skip

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .bank import Bank
+from .progress import ProgressFactory, no_progress
 from .search import SearchConfig, masked_knn, prepare_bank
 
 
@@ -56,6 +57,8 @@ def search_bank(
     *,
     config: SearchConfig | None = None,
     block_rows: int = 1 << 21,
+    progress: ProgressFactory | None = None,
+    description: str = "searching the bank",
 ) -> Matches:
     """Exact masked top-k of each query over the whole bank, reading it in blocks of `block_rows`.
 
@@ -64,6 +67,7 @@ def search_bank(
         queries_2d: (Q, J, 2) any units (pixels); joints outside the mask are ignored.
         masks: (Q, J) bool, at least 2 joints each (non-degenerate).
         k: neighbours per query.
+        progress: reports the bank blocks as they are searched.
     """
     q = len(queries_2d)
     best_d = np.full((q, k), np.inf, np.float32)
@@ -71,7 +75,8 @@ def search_bank(
     if q == 0:
         return Matches(best_d, best_i)
     offset = 0
-    for batch in bank.iter_poses(columns=("pose_2d",), batch_size=block_rows):
+    blocks = bank.iter_poses(columns=("pose_2d",), batch_size=block_rows)
+    for batch in (progress or no_progress)(blocks, description, -(-bank.num_rows // block_rows)):
         block = batch["pose_2d"]
         kk = min(k, len(block))
         d, i = masked_knn(prepare_bank(block), queries_2d, masks, kk, config=config)
