@@ -37,8 +37,10 @@ def audit_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace another audit (or other files) in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Audit banks, anchor tables and annotation shards: a terminal summary, audit.json (every figure),
-    PNG plots and one static HTML page (index.html) with the worst cases drawn."""
+    """Audit banks, anchor tables and annotation shards, with tables, plots and an HTML page.
+
+    Writes a terminal summary, audit.json (every figure), PNG plots and one static HTML page
+    (index.html) with the worst cases drawn."""
     from rich.console import Console
 
     from posebank.audit import AuditConfig, run_audit, summary_tables

@@ -59,8 +59,10 @@ def synth_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out that holds another job's output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Render synthetic images of 1-5 people posed from bank poses (capsule bodies, procedural
-    backgrounds, occlusions, truncation) with annotation shards: true 2D, visibility, occlusion, 3D.
+    """Render synthetic multi-person images from bank poses, with annotation shards.
+
+    Capsule bodies, procedural backgrounds, occlusions and truncation; the shards hold the true 2D,
+    visibility, occlusion and 3D of every person.
 
     Rerunning the same command resumes: images and shards already written are kept.
     """
