@@ -27,7 +27,7 @@ from .skeleton import Skeleton
 
 _CHUNK = 512  # poses decided together
 _BUFFER = 2048  # kept poses collected before they get a tree of their own
-_PIVOTS = 12  # pivot poses of the embedding
+_PIVOTS = 8  # pivot poses of the embedding (8 measured fastest of 6-24 on 100k poses)
 
 
 def mpjpe(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
@@ -111,14 +111,7 @@ def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float) -> npt.N
     for start in range(0, n, _CHUNK):
         rows = np.arange(start, min(n, start + _CHUNK))
         chunk_tree = cKDTree(flat[rows])
-        # 1. Against the poses kept before this chunk.
-        q, k = kept.candidates(chunk_tree, rows)
-        dup = np.zeros(n, dtype=bool)
-        if len(q):
-            close = mpjpe(poses[q], poses[k]) <= threshold
-            dup[q[close]] = True
-        # 2. Within the chunk, in order: a pose is dropped by an earlier pose of the chunk only if
-        #    that one is kept, so the decision is sequential (but the pairs are few).
+        # Duplicate pairs inside the chunk (cheap: a small tree).
         pairs = chunk_tree.query_pairs(radius, p=np.inf, output_type="ndarray")
         earlier_of: dict[int, list[int]] = {}
         if len(pairs):
@@ -127,9 +120,30 @@ def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float) -> npt.N
             close = mpjpe(poses[lo], poses[hi]) <= threshold
             for h, l in zip(hi[close].tolist(), lo[close].tolist()):
                 earlier_of.setdefault(h, []).append(l)
-        for i in rows.tolist():
-            if not dup[i] and not any(keep[e] for e in earlier_of.get(i, ())):
-                keep[i] = True
+        # Whether a row duplicates a pose kept before the chunk (the expensive query) matters only
+        # for rows that no kept row of the chunk already drops. So decide the chunk in order,
+        # treating unknown rows as kept, query just those, and repeat while a query changes the
+        # picture (a row found to be a duplicate may free later rows): each row is queried once.
+        dup_before: dict[int, bool] = {}
+        while True:
+            kept_here: dict[int, bool] = {}
+            unknown = []
+            for i in rows.tolist():
+                if any(kept_here[e] for e in earlier_of.get(i, ())):
+                    kept_here[i] = False
+                elif i in dup_before:
+                    kept_here[i] = not dup_before[i]
+                else:
+                    kept_here[i] = True
+                    unknown.append(i)
+            if not unknown:
+                break
+            query = np.asarray(unknown, dtype=np.int64)
+            q, k = kept.candidates(cKDTree(flat[query]), query)
+            hit = set(q[mpjpe(poses[q], poses[k]) <= threshold].tolist()) if len(q) else set()
+            dup_before.update((i, i in hit) for i in unknown)
+        for i, is_kept in kept_here.items():
+            keep[i] = is_kept
         kept.add(rows[keep[rows]])
     return keep
 
