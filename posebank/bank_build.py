@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .progress import ProgressFactory, no_progress
 from .bank import MANIFEST, SHARDS_DIR
 from .canonical import CanonicalPoses, canonical_poses
 from .config import SOURCES, BankConfig, to_dict, to_json
 from .dedup import deduplicate
 from .errors import InputError, OutputConflictError
+from .progress import ProgressFactory, no_progress
 from .provenance import atomic_path, git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
 from .skeleton import Skeleton, get_skeleton
 from .sources import DiscoveryProblem, MotionJob, discover
@@ -41,7 +41,6 @@ CACHE_DIR = ".cache"
 JOB_FILE = ".job.json"
 # Bump when the per-file output changes meaning, so old caches are not reused.
 _CACHE_VERSION = 1
-
 
 
 @dataclass
@@ -209,7 +208,7 @@ def _dedup_source(
     keep = _cached_keep_mask(Path(config.out), source, keys, all_poses, skeleton, config.dedup_mm)
     labels = [f"{source}/{i.job.subject}/{i.job.sequence}" for i in items]
     kept_seq = seq_index[keep]
-    pose_ids = hash_ids([labels[s] for s in kept_seq], all_frames[keep]) if keep.any() else np.zeros(0, np.int64)
+    pose_ids = hash_ids(labels, all_frames[keep], label_index=kept_seq)
     if len(np.unique(pose_ids)) != len(pose_ids):  # 63-bit hashes: a collision means duplicated sequences
         raise InputError(items[0].job.paths[-1], f"{source}: two poses share a pose_id (duplicated sequence names?)")
     subjects = np.array([i.job.subject for i in items], dtype=object)

@@ -34,14 +34,24 @@ def hash_uniform(seed: int, keys: npt.NDArray[np.integer], stream: int) -> npt.N
     return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-def hash_ids(labels: list[str], frames: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
-    """Stable 63-bit ids of (label, frame) pairs: a digest of the label mixed with the frame number."""
+def hash_ids(
+    labels: list[str], frames: npt.NDArray[np.integer], label_index: npt.NDArray[np.integer] | None = None
+) -> npt.NDArray[np.int64]:
+    """Stable 63-bit ids of (label, frame) pairs: a digest of the label mixed with the frame number.
+
+    Args:
+        labels: one label per frame, or (with `label_index`) the distinct labels.
+        frames: (N,) frame numbers.
+        label_index: (N,) index into `labels` of each frame's label (each label is digested once).
+    """
     import hashlib
 
     label_keys = np.array(
         [int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") for s in labels],
         dtype=np.uint64,
     )
+    if label_index is not None:
+        label_keys = label_keys[np.asarray(label_index, dtype=np.int64)]
     x = _splitmix64(label_keys ^ _splitmix64(np.asarray(frames).astype(np.uint64)))
     return (x & np.uint64(0x7FFFFFFFFFFFFFFF)).astype(np.int64)
 
