@@ -150,8 +150,19 @@ register_audit(app)
 register_model(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from posebank.provenance import git_revision, package_version
+
+        print(f"posebank {package_version()} ({git_revision()[:12]})")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log library messages.")] = False) -> None:
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log library messages.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 

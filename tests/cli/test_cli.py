@@ -65,3 +65,8 @@ def test_help_explains_every_command() -> None:
     assert result.exit_code == 0 and "build-bank" in result.output and "anchors" in result.output
     result = runner.invoke(app, ["build-bank", "--help"])
     assert "--dedup-mm" in result.output and "--skip-bad" in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("posebank ")
