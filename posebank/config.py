@@ -20,6 +20,16 @@ class ViewConfig:
     roll_max_deg: float = 15.0  # roll uniform in [-roll_max, +roll_max] about the optical axis
     # Azimuth is always uniform over [0, 360) degrees: people face every direction.
 
+    def __post_init__(self) -> None:
+        if self.views < 1:
+            raise ValueError(f"views must be at least 1, got {self.views}")
+        if not -90.0 <= self.elevation_min_deg <= self.elevation_max_deg <= 90.0:
+            raise ValueError(
+                f"need -90 <= elevation min <= max <= 90 degrees, got {self.elevation_min_deg}, {self.elevation_max_deg}"
+            )
+        if not 0.0 <= self.roll_max_deg <= 180.0:
+            raise ValueError(f"roll max must be in [0, 180] degrees, got {self.roll_max_deg}")
+
 
 @dataclass(frozen=True)
 class BankConfig:
@@ -38,6 +48,12 @@ class BankConfig:
     poses_per_shard: int = 25_000  # poses per Parquet file (rows = poses x views)
     workers: int = 1  # parallel processes for reading files (does not change the output)
     skip_bad: bool = False  # skip unreadable files (listed in the manifest) instead of failing
+
+    def __post_init__(self) -> None:
+        if self.fps < 0 or self.dedup_mm < 0:
+            raise ValueError(f"fps and dedup_mm must be >= 0, got {self.fps}, {self.dedup_mm}")
+        if self.poses_per_shard < 1 or self.workers < 1:
+            raise ValueError(f"poses_per_shard and workers must be >= 1, got {self.poses_per_shard}, {self.workers}")
 
     def job_identity(self) -> dict[str, Any]:
         """What defines the bank's content: everything but the output folder and the worker count."""

@@ -70,3 +70,10 @@ def test_help_explains_every_command() -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("posebank ")
+
+
+def test_inverted_elevation_range_is_refused(tmp_path: Path) -> None:
+    root = _small_cmu(tmp_path)
+    result = runner.invoke(app, ["build-bank", "--source", f"cmu={root}", "--out", str(tmp_path / "o"),
+                                 "--elevation-min", "30", "--elevation-max", "10"])  # fmt: skip
+    assert result.exit_code == 1 and "elevation" in result.output
