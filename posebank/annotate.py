@@ -217,7 +217,8 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
         "units": {"pose_2d": "px (the source's pixel convention)", "boxes": "px", "pose_3d": "m"},
         "frame": "pose_2d: image px, origin top-left, x right, y down; pose_3d: the matched bank view's "
         "camera frame (x right, y down, z forward), body-centred",
-        "config": to_dict(config),
+        # Without --out, so that the same job written elsewhere gives the same bytes.
+        "config": {k: v for k, v in to_dict(config).items() if k != "out"},
         "identity": identity,
         "bank_manifest_sha256": sha256_file(bank.root / MANIFEST),
         "annotation_file": {"path": str(path), "sha256": annotation_sha, "format": people.source_format},

@@ -143,6 +143,8 @@ def test_coco_resume_and_conflict(bank_dir: Path, shared_data: Path, tmp_path: P
     with pytest.raises(OutputConflictError):
         annotate(AnnotateConfig(dataset="coco", annotation_file=str(coco), bank=str(bank_dir), out=str(out), k=2))
     _annotate(bank_dir, tmp_path / "again", coco, "coco")
+    # Same job, another --out: byte-identical shard.
+    assert (tmp_path / "again" / "annotations" / "part-00000.parquet").read_bytes() == first
     again = pq.read_table(tmp_path / "again" / "annotations" / "part-00000.parquet")
     for column in ("pose_2d", "match_pose_id", "match_distance"):  # same inputs, same labels (NaN = NaN)
         np.testing.assert_array_equal(np.array(again.column(column).to_pylist(), dtype=float),
