@@ -98,7 +98,7 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
         "frame": "camera: x right, y down, z forward; body-centred",
         "pose_2d": "orthographic projection normalised to [0,1] in the joints' box (+10% margin); "
         "pose_2d_upper in the box of the upper-body joints",
-        "config": to_dict(config),
+        "config": {k: v for k, v in to_dict(config).items() if k != "out"},  # same job, same bytes anywhere
         "identity": identity,
         "bank_manifest_sha256": sha256_file(bank.root / MANIFEST),
         "version": package_version(),
