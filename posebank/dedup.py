@@ -14,10 +14,13 @@ coordinates is no better than brute force here: the only bound there, ||d||_1 <=
 huge radius in 39 dimensions.) Poses are decided in chunks, each against the poses already *kept*;
 kept poses are at least D apart, so few fall in any query's box. The kept set grows, so it lives in
 trees of doubling sizes (Bentley and Saxe's logarithmic method): each kept pose is re-indexed
-O(log N) times, and each chunk queries O(log N) trees.
+O(log N) times, and each chunk queries O(log N) trees, in parallel threads.
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -55,9 +58,10 @@ class _KeptIndex:
     """The kept poses, searchable by a max-norm box in the pivot embedding: trees of doubling sizes
     plus a small buffer."""
 
-    def __init__(self, flat: npt.NDArray[np.float64], radius: float) -> None:
+    def __init__(self, flat: npt.NDArray[np.float64], radius: float, pool: Executor) -> None:
         self.flat = flat
         self.radius = radius
+        self.pool = pool  # the trees are searched in parallel (scipy releases the GIL while it searches)
         self.trees: list[tuple[object, npt.NDArray[np.int64]]] = []  # (cKDTree, pose indices)
         self.buffer: list[int] = []
 
@@ -69,11 +73,14 @@ class _KeptIndex:
         if self.buffer:
             members = np.asarray(self.buffer, dtype=np.int64)
             groups.append((cKDTree(self.flat[members]), members))
-        qs, ks = [], []
-        for tree, members in groups:
+        def search(group: tuple[object, npt.NDArray[np.int64]]) -> tuple[np.ndarray, np.ndarray]:
+            tree, members = group
             pairs = query_tree.sparse_distance_matrix(tree, self.radius, p=np.inf, output_type="ndarray")
-            qs.append(query_rows[pairs["i"]])
-            ks.append(members[pairs["j"]])
+            return query_rows[pairs["i"]], members[pairs["j"]]
+
+        found = list(self.pool.map(search, groups)) if len(groups) > 1 else [search(g) for g in groups]
+        qs = [q for q, _ in found]
+        ks = [k for _, k in found]
         if not qs:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(qs), np.concatenate(ks)
@@ -99,15 +106,29 @@ def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float) -> npt.N
         poses: (N, J, 3) poses (any unit; `threshold` in the same unit).
         threshold: the duplicate distance (inclusive).
     """
-    from scipy.spatial import cKDTree
-
     n = len(poses)
     poses = np.asarray(poses, dtype=np.float64)
     flat = np.ascontiguousarray(pivot_embedding(poses))
     # A hair of slack so that float rounding never loses a pair at the exact bound.
     radius = threshold * (1 + 1e-9) + 1e-12
-    kept = _KeptIndex(flat, radius)
     keep = np.zeros(n, dtype=bool)
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        _decide_chunks(poses, flat, threshold, radius, keep, _KeptIndex(flat, radius, pool))
+    return keep
+
+
+def _decide_chunks(
+    poses: npt.NDArray[np.float64],
+    flat: npt.NDArray[np.float64],
+    threshold: float,
+    radius: float,
+    keep: npt.NDArray[np.bool_],
+    kept: _KeptIndex,
+) -> None:
+    """The greedy pass of `greedy_keep_mask`, chunk by chunk, filling `keep` in place."""
+    from scipy.spatial import cKDTree
+
+    n = len(poses)
     for start in range(0, n, _CHUNK):
         rows = np.arange(start, min(n, start + _CHUNK))
         chunk_tree = cKDTree(flat[rows])
@@ -145,7 +166,6 @@ def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float) -> npt.N
         for i, is_kept in kept_here.items():
             keep[i] = is_kept
         kept.add(rows[keep[rows]])
-    return keep
 
 
 def deduplicate(poses_m: npt.NDArray[np.floating], skeleton: Skeleton, threshold_mm: float) -> npt.NDArray[np.bool_]:
