@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from machine import machine_description  # the sibling module bench/machine.py
 from posebank.anchors import _nearest_l2, kmeans
 from posebank.canonical import canonical_poses
 from posebank.config import ViewConfig
@@ -58,7 +57,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     x = real_poses(args.data, args.poses, args.seed)
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "poses": len(x), "k": args.k, "niter": args.niter}
+    results = {"machine": machine_description(), "poses": len(x), "k": args.k, "niter": args.niter}
     runs = {
         "posebank faiss": lambda: kmeans(x, args.k, niter=args.niter, seed=args.seed, engine="faiss")[0],
         "posebank torch (cpu)": lambda: kmeans(x, args.k, niter=args.niter, seed=args.seed, engine="torch")[0],

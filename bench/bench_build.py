@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from machine import machine_description  # the sibling module bench/machine.py
 from posebank.bank_build import build_bank
 from posebank.canonical import joint_table, resample_indices
 from posebank.config import BankConfig, ViewConfig
@@ -149,7 +148,7 @@ def main() -> None:
     projected_1core = per_file + serial
     projected_2 = per_file / 2 + serial
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}",
+        "machine": machine_description(),
         "sample": {"files": len(jobs), "frames_120hz": frames, "poses_after_resampling": len(poses), "kept_after_dedup": len(kept)},
         "read_fk_frames_per_s": read_fps,
         "fk_only_frames_per_s_09_12": n09 / t_fk,

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -28,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import machine_description  # the sibling module bench/machine.py
 from posebank.annotate import label_people
 from posebank.bank import open_bank
 from posebank.bank_build import build_bank
@@ -124,7 +123,7 @@ def main() -> None:
     canon = to_canonical_2d(read_annotations("mpii", args.data / "mpii/valid_a.h5"))
     masks = canon.visible[canon.visible.sum(1) >= 3]
     people = held_out_people(args.data, args.views, args.seed, masks)
-    results: dict[str, dict] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "views": args.views,
+    results: dict[str, dict] = {"machine": machine_description(), "views": args.views,
                                 "k": args.k, "mpii_masks": int(len(masks)),
                                 "fraction_hidden": float(1 - masks.mean())}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:

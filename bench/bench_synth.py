@@ -13,9 +13,7 @@ Without --bank it builds a bank from the bundled CMU sample (subject 135, takes 
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,19 +25,10 @@ from posebank.synth import BodyModel, SynthConfig, body_model, render_scene, sam
 from posebank.synth.backgrounds import make_background
 from posebank.synth.writer import configure_render_process, image_rngs
 
+from machine import machine_description  # the sibling module bench/machine.py
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_135 = REPO / "tests" / "fixtures" / "demo" / "cmu" / "subjects" / "135"
-
-
-def _machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
-    except OSError:
-        model = platform.processor() or "?"
-    import os
-
-    return f"{model}, {len(os.sched_getaffinity(0))} cores available, Python {platform.python_version()}, numpy {np.__version__}"
 
 
 def _build_bank(tmp: Path) -> Path:
@@ -81,7 +70,7 @@ def main() -> None:
         body = body_model(bank.skeleton)
         (pool,) = bank.poses(columns=("pose_3d",))
         config = SynthConfig(images=args.images, size=(512, 512), workers=args.workers, images_per_shard=200)
-        print(f"machine: {_machine()}")
+        print(f"machine: {machine_description()}")
         print(f"bank: {bank_path} ({len(pool)} poses); images 512x512, people {config.people[0]}-{config.people[1]}")
 
         # This script owns its process: give it the settings of the render workers.

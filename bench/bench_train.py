@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,17 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gpu_check import build_data, detector_batches, throughput  # noqa: E402 -- the sibling script
-
-
-def _machine() -> str:
-    import os
-
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
-    except OSError:
-        model = platform.processor() or "?"
-    return f"{model}, {len(os.sched_getaffinity(0))} cores available, Python {platform.python_version()}"
+from machine import machine_description  # noqa: E402
 
 
 def main() -> None:
@@ -64,7 +52,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
-    print(f"machine: {_machine()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    print(f"machine: {machine_description()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         data = build_data(Path(tmp), images=4 * args.batch, size=args.size, people=(1, 3), k=args.k, views=4,

@@ -16,20 +16,28 @@ def _datasets(ann: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
     return list(zip(names, (ann["datasets"][n] for n in names), colours(len(names))))
 
 
-def distance_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    """Share of matched people per match-distance bin, one curve per dataset."""
+def _share_histogram(ann: dict[str, Any], key: str, xlabel: str, out: Path, name: str, caption: str,
+                     counts_in_legend: bool) -> dict[str, str]:  # fmt: skip
+    """Share of matched people per bin of the histogram `key` of each dataset, one curve per dataset."""
     fig = new_figure(6.0, 3.0)
     ax = fig.add_subplot()
-    for name, d, c in _datasets(ann):
-        h = d["match_distance_histogram"]
+    for dataset, d, c in _datasets(ann):
+        h = d[key]
         counts = np.array(h["counts"], dtype=float)
         if counts.sum():
-            ax.stairs(counts / counts.sum(), h["edges"], color=c, label=f"{name} ({int(counts.sum())})", linewidth=1.5)
-    ax.set_xlabel("match distance (eq. 9, unitless; the last bin holds >= 1.5)")
+            label = f"{dataset} ({int(counts.sum())})" if counts_in_legend else dataset
+            ax.stairs(counts / counts.sum(), h["edges"], color=c, label=label, linewidth=1.5)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("share of matched people")
     ax.grid(alpha=0.3)
     legend_or_note(ax)
-    return save_figure(fig, out, f"ann-{label}-distance.png", "Match-distance distribution per dataset.")
+    return save_figure(fig, out, name, caption)
+
+
+def distance_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    """Share of matched people per match-distance bin, one curve per dataset."""
+    return _share_histogram(ann, "match_distance_histogram", "match distance (eq. 9, unitless; the last bin holds >= 1.5)",
+                            out, f"ann-{label}-distance.png", "Match-distance distribution per dataset.", True)  # fmt: skip
 
 
 def distance_by_joints(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
@@ -69,18 +77,9 @@ def completions(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
 
 def spread_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     """Share of matched people per top-k spread bin (mm), one curve per dataset."""
-    fig = new_figure(6.0, 3.0)
-    ax = fig.add_subplot()
-    for name, d, c in _datasets(ann):
-        h = d["match_spread_histogram_mm"]
-        counts = np.array(h["counts"], dtype=float)
-        if counts.sum():
-            ax.stairs(counts / counts.sum(), h["edges"], color=c, label=name, linewidth=1.5)
-    ax.set_xlabel("top-k spread (mm): mean per-joint 3D distance of matches 2..k to the best")
-    ax.set_ylabel("share of matched people")
-    ax.grid(alpha=0.3)
-    legend_or_note(ax)
-    return save_figure(fig, out, f"ann-{label}-spread.png", "Top-k spread: how much the k best matches disagree in 3D.")
+    return _share_histogram(ann, "match_spread_histogram_mm",
+                            "top-k spread (mm): mean per-joint 3D distance of matches 2..k to the best", out,
+                            f"ann-{label}-spread.png", "Top-k spread: how much the k best matches disagree in 3D.", False)  # fmt: skip
 
 
 def anchor_usage(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,3 +60,20 @@ def person_in_image(images: npt.NDArray[np.str_]) -> npt.NDArray[np.int32]:
     out = np.empty(n, dtype=np.int32)
     out[order] = np.arange(n) - group_start
     return out
+
+
+def read_json(path: Path, expected: type, what: str) -> Any:
+    """The parsed JSON document of `path`, which must be of type `expected` (dict or list).
+
+    Raises:
+        InputError: unreadable file, invalid JSON, or a document of another type.
+    """
+    import json
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"cannot read the JSON file: {exc}") from exc
+    if not isinstance(doc, expected):
+        raise InputError(path, f"expected {what}, got {type(doc).__name__}")
+    return doc

@@ -10,7 +10,6 @@ Coordinates: px, COCO convention (0-based), not shifted.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._common import check_finite, check_flags, first_true, person_in_image, source_joint_order
+from ._common import check_finite, check_flags, first_true, person_in_image, read_json, source_joint_order
 from .annotations import PersonAnnotations, build_annotations
 
 
@@ -60,12 +59,7 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
     path = Path(path)
     joint_names = source_joint_order("coco")
     num_joints = len(joint_names)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"cannot read the JSON file: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise InputError(path, f"expected a JSON object, got {type(doc).__name__}")
+    doc = read_json(path, dict, "a JSON object")
     missing = [k for k in ("images", "annotations", "categories") if k not in doc]
     if missing:
         raise InputError(path, f"missing key(s) {', '.join(missing)}")

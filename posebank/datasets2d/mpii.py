@@ -16,14 +16,13 @@ Coordinates: px, MATLAB 1-based (as the release), not shifted.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ._common import check_finite, check_flags, person_in_image, source_joint_order
+from ._common import check_finite, check_flags, person_in_image, read_json, source_joint_order
 from .annotations import PersonAnnotations, build_annotations
 from .image_size import read_image_sizes
 
@@ -51,12 +50,7 @@ def read_mpii_json(
     path = Path(path)
     joint_names = source_joint_order("mpii")
     num_joints = len(joint_names)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"cannot read the JSON file: {exc}") from exc
-    if not isinstance(records, list):
-        raise InputError(path, f"expected a list of records, got {type(records).__name__}")
+    records = read_json(path, list, "a list of records")
 
     n = len(records)
     images: list[str] = []
