@@ -33,6 +33,15 @@ def test_greedy_matches_brute_force_definition() -> None:
         np.testing.assert_array_equal(greedy_keep_mask(poses, threshold), _brute_force_keep(poses, threshold))
 
 
+def test_replayed_take_matches_brute_force() -> None:
+    # A take played again with a little noise: nearly every row duplicates a pose kept in an earlier
+    # chunk, the case where rows are asked in several rounds and then all at once.
+    take = _random_walk(1100, 6, 0.006)
+    noise = np.random.default_rng(7).normal(scale=0.001, size=take.shape)
+    poses = np.concatenate([take, take + noise, take[::-1] * 1.02])
+    np.testing.assert_array_equal(greedy_keep_mask(poses, 0.01), _brute_force_keep(poses, 0.01))
+
+
 def test_kept_poses_are_far_apart_and_every_dropped_pose_is_covered() -> None:
     poses = _random_walk(500, 3)
     keep = deduplicate(poses, SK, 20.0)

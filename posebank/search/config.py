@@ -22,6 +22,7 @@ class SearchConfig:
     threads: int | None = None  # blas, faiss-ivf: CPU worker threads; None: the CPUs this process may use
     device: str = "auto"  # torch: "auto" (every CUDA device, else cpu), "cpu", "cuda", "cuda:1", ...
     shard_devices: tuple[str, ...] = ()  # torch: devices to split the bank over (overrides device)
+    torch_kernel: str = "matmul"  # torch: "matmul" (torch.matmul + topk) or "triton" (fused kernel, triton_kernel.py)
     rerank_margin: int = 4  # extra float32 candidates per query, re-ranked by float64 distance
     degenerate_eps: float = 1e-3  # bank pose with spread over the mask <= eps x full spread: never matches
     ivf_nlist: int | None = None  # faiss-ivf: k-means cells; None: power of 2 nearest sqrt(N)/2 (512 at 1e6)
@@ -38,6 +39,8 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 (or None), got {value}")
+        if self.torch_kernel not in ("matmul", "triton"):
+            raise ValueError(f"torch_kernel must be 'matmul' or 'triton', got {self.torch_kernel!r}")
         if self.rerank_margin < 0:
             raise ValueError(f"rerank_margin must be >= 0, got {self.rerank_margin}")
         if self.threads is not None and self.threads < 1:

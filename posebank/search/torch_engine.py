@@ -10,9 +10,11 @@ each device streams its shard, and the per-shard top-k lists are merged at the e
 devices is enqueued block by block without host synchronisation, so GPUs run concurrently. The same
 code runs with shard_devices=("cpu", "cpu"), which is how the tests exercise the split and merge.
 
-A fused kernel (Triton/CUDA: GEMM tile, per-row scaling, -inf masking and a per-tile top-k in one
-pass, without materialising the (Qb, Nb) score tile) would replace `score_topk_block` and nothing
-else. It is not written: there is no GPU to test it on here.
+With SearchConfig(torch_kernel="triton") each shard is instead searched by one fused Triton kernel
+(triton_kernel.py: tile dot products, per-row scaling, -inf masking and a running top-k in registers,
+never writing the score tile). It is checked against the reference on the CPU in Triton's interpreter;
+its GPU speed is measured by bench/gpu_search_anchors.py. "matmul" stays the default until that
+measurement is in BENCHMARKS.md.
 
 Precision: TF32 matmuls (torch.set_float32_matmul_precision("high")) would blur cosines at ~1e-3 and
 reorder near neighbours, so the engine warns when the global setting is not "highest". Distances
@@ -182,17 +184,54 @@ def search_torch(
         for lo, hi, dev in zip(bounds[:-1], bounds[1:], devices)
         if hi > lo
     ]
-    longest = max(len(s.coords) for s in shards)
-
     order = np.argsort(queries.group, kind="stable")  # queries of one mask become contiguous
     qbar_sorted = queries.qbar[order]
     group_sorted = queries.group[order]
     ids_sorted = np.empty((queries.num_queries, k), dtype=np.int64)
+    if config.torch_kernel == "triton":
+        ids_sorted = _search_fused(shards, qbar_sorted, group_sorted, queries.unique_masks, k, eps_sq)
+    else:
+        _search_blocked(shards, qbar_sorted, group_sorted, queries.unique_masks, ids_sorted, k, eps_sq, query_block, bank_block)
+    ids = np.empty_like(ids_sorted)
+    ids[order] = ids_sorted
+    return finalize(bank, queries.qbar, queries.masks, ids, k_final)
+
+
+def _search_fused(
+    shards: list[_Shard], qbar_sorted: np.ndarray, group_sorted: np.ndarray, unique_masks: np.ndarray, k: int, eps_sq: float
+) -> np.ndarray:
+    """(Q, k) candidate bank rows of the mask-sorted queries, shard by shard with the fused kernel."""
+    from .triton_kernel import fused_masked_topk
+
+    scores = np.full((len(qbar_sorted), k), -np.inf, dtype=np.float32)
+    ids = np.full((len(qbar_sorted), k), -1, dtype=np.int64)
     with torch.inference_mode():
-        for q0 in range(0, queries.num_queries, query_block):
+        for shard in shards:
+            qbar = torch.from_numpy(qbar_sorted).to(shard.coords.device)
+            s, i = fused_masked_topk(qbar, group_sorted, unique_masks, shard.coords, shard.sqnorm, min(k, len(shard.coords)), eps_sq)
+            i = i.cpu().numpy()
+            scores, ids = merge_topk(scores, ids, s.cpu().numpy(), np.where(i >= 0, i + shard.offset, -1), k)
+    return ids
+
+
+def _search_blocked(
+    shards: list[_Shard],
+    qbar_sorted: np.ndarray,
+    group_sorted: np.ndarray,
+    unique_masks: np.ndarray,
+    ids_sorted: np.ndarray,
+    k: int,
+    eps_sq: float,
+    query_block: int,
+    bank_block: int,
+) -> None:
+    """Fill `ids_sorted` (Q, k) with the candidates of the mask-sorted queries: matmul tiles, all shards."""
+    longest = max(len(s.coords) for s in shards)
+    with torch.inference_mode():
+        for q0 in range(0, len(qbar_sorted), query_block):
             sl = slice(q0, q0 + query_block)
             groups, local = np.unique(group_sorted[sl], return_inverse=True)
-            masks = queries.unique_masks[groups]
+            masks = unique_masks[groups]
             runs = [_start_run(shard, qbar_sorted[sl], local.reshape(-1), masks, k) for shard in shards]
             # Block-major over devices: each step enqueues work on every device, with no host sync.
             for i0 in range(0, longest, bank_block):
@@ -203,7 +242,3 @@ def search_torch(
             for run in runs[1:]:
                 scores, ids = merge_topk(scores, ids, run.best.cpu().numpy(), run.best_ids.cpu().numpy(), k)
             ids_sorted[sl] = np.where(np.isneginf(scores), -1, ids)
-
-    ids = np.empty_like(ids_sorted)
-    ids[order] = ids_sorted
-    return finalize(bank, queries.qbar, queries.masks, ids, k_final)
