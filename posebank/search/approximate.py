@@ -9,7 +9,9 @@ Search, for a query q with mask S:
    search against the nlist centroids. A bank row close to q on S lies in a cell whose centroid is
    close to it on all joints, hence close to q on S;
 2. scan: within each probed cell, the exact masked cosine of every row (the same table trick and
-   GEMM as the blas engine), best k per (query, cell);
+   GEMM as the blas engine), best k per (query, cell). Full-body queries need no normaliser (prepared
+   rows have unit norm); partial ones share one per (cell, mask), from the cell's transposed tables
+   (prepared.joint_tables: one small GEMM for all the masks of the cell);
 3. merge the nprobe x k candidates per query and recompute their distances exactly.
 Queries go through in blocks (query_block_rows, default 16384) so memory stays bounded.
 The answer is exact whenever the true neighbours lie in the probed cells; misses come from step 1
@@ -34,7 +36,15 @@ import numpy.typing as npt
 from .blas_engine import blas_topk, cpu_threads, single_threaded_blas
 from .config import SearchConfig
 from .inputs import QueryBatch, prepare_queries
-from .prepared import PreparedBank, candidates_per_query, finalize, masked_inverse_spread, prepare_bank
+from .prepared import (
+    PreparedBank,
+    candidates_per_query,
+    finalize,
+    joint_tables,
+    prepare_bank,
+    split_xy,
+    tables_inverse_spread,
+)
 from .topk import top_k
 
 LOG = logging.getLogger(__name__)
@@ -51,7 +61,8 @@ class IvfMaskedIndex:
     Attributes:
         bank: the prepared bank, in its original row order.
         centroids: the nlist cell centroids as a prepared bank of poses (searched with masks).
-        coords: (N, 2J) float32 bank.coords sorted by cell; sqnorm: (N, J) likewise.
+        tables: (3J, N) float32 prepared.joint_tables of the bank, columns sorted by cell.
+        invalid: (N,) bool, sorted rows whose joints all coincide (never matched).
         row_ids: (N,) int64 original bank row of each sorted row.
         cell_start: (nlist + 1,) int64, cell c holds sorted rows cell_start[c] .. cell_start[c+1]-1.
         config: the config it was built with (ivf_nprobe, threads are read at search time).
@@ -60,8 +71,8 @@ class IvfMaskedIndex:
 
     bank: PreparedBank
     centroids: PreparedBank
-    coords: npt.NDArray[np.float32]
-    sqnorm: npt.NDArray[np.float32]
+    tables: npt.NDArray[np.float32]
+    invalid: npt.NDArray[np.bool_]
     row_ids: npt.NDArray[np.int64]
     cell_start: npt.NDArray[np.int64]
     config: SearchConfig
@@ -115,24 +126,35 @@ class IvfMaskedIndex:
         Each cell contributes its best k_cell rows per query: k_cell = k (the caller's) suffices for
         the near-tie margin, which the nprobe x k_cell candidates of all cells already cover.
         """
+        # Full-body queries first, then the others by mask: within a cell, the queries that need a
+        # normaliser are then one slice, and those of one mask are contiguous.
+        full = queries.unique_masks[queries.group].all(axis=1)
+        order = np.lexsort((queries.group, ~full))
+        queries = queries.subset(order)
+        num_full = int(full.sum())
         widest = max(nprobe, nprobe_full)
         # Step 1: cells by masked distance to the centroids (exact search over nlist rows).
         cosines, cells = blas_topk(self.centroids, queries, widest, replace(self.config, bank_block_rows=None))
         cells = np.take_along_axis(cells, np.argsort(-cosines, axis=1, kind="stable"), axis=1)  # nearest first
-        probes = np.where(queries.masks.all(axis=1), nprobe_full, nprobe)
+        probes = np.where(np.arange(queries.num_queries) < num_full, nprobe_full, nprobe)
         cells[np.arange(widest) >= probes[:, None]] = -1  # not scanned
         # Step 2: every (query, probe) pair gets its own k slots, so cells can be scanned in any
         # order (and in parallel) with no merging between them.
         cand_scores = np.full((queries.num_queries, widest, k_cell), -np.inf, dtype=np.float32)
         cand_ids = np.full((queries.num_queries, widest, k_cell), -1, dtype=np.int64)
         flat = cells.reshape(-1)
-        order = np.argsort(flat, kind="stable")
-        bounds = np.searchsorted(flat[order], np.arange(self.nlist + 1))
-        work = [(c, order[bounds[c] : bounds[c + 1]]) for c in range(self.nlist) if bounds[c + 1] > bounds[c]]
+        pairs_by_cell = np.argsort(flat, kind="stable")  # stable: each cell's queries stay in order
+        bounds = np.searchsorted(flat[pairs_by_cell], np.arange(self.nlist + 1))
+        work = [(c, pairs_by_cell[bounds[c] : bounds[c + 1]]) for c in range(self.nlist) if bounds[c + 1] > bounds[c]]
+        query_xy = split_xy(queries.qbar)
 
         def scan(chunk: list[tuple[int, npt.NDArray[np.intp]]]) -> None:
             for cell, pairs in chunk:
-                self._scan_cell(queries, cell, pairs // widest, pairs % widest, k_cell, cand_scores, cand_ids)
+                rows = pairs // widest
+                found, cols = self._scan_cell(queries, query_xy, num_full, cell, rows, k_cell)
+                slots = pairs % widest
+                cand_scores[rows, slots, : found.shape[1]] = found
+                cand_ids[rows, slots, : found.shape[1]] = self.row_ids[self.cell_start[cell] + cols]
 
         threads = min(cpu_threads(self.config.threads), len(work)) or 1
         with single_threaded_blas():
@@ -145,37 +167,44 @@ class IvfMaskedIndex:
         flat_scores = cand_scores.reshape(queries.num_queries, -1)
         keep, kept_scores = top_k(flat_scores, k)
         ids = np.take_along_axis(cand_ids.reshape(queries.num_queries, -1), keep, axis=1)
-        return np.where(np.isneginf(kept_scores), -1, ids)
+        ids = np.where(np.isneginf(kept_scores), -1, ids)
+        out = np.empty_like(ids)
+        out[order] = ids
+        return out
 
     def _scan_cell(
         self,
         queries: QueryBatch,
+        query_xy: npt.NDArray[np.float32],
+        num_full: int,
         cell: int,
-        query_rows: npt.NDArray[np.intp],
-        probe_slots: npt.NDArray[np.intp],
+        rows: npt.NDArray[np.intp],
         k: int,
-        cand_scores: npt.NDArray[np.float32],
-        cand_ids: npt.NDArray[np.int64],
-    ) -> None:
-        """Exact masked top-k of the queries `query_rows` within one cell, written to their probe slots."""
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.intp]]:
+        """Exact masked top-k cosines (R, <=k) and their columns in the cell, for the queries `rows`
+        (ascending; rows < num_full are the full-body ones, as _candidates sorts them)."""
         lo, hi = self.cell_start[cell], self.cell_start[cell + 1]
-        if hi == lo:
-            return
-        coords, sqnorm = self.coords[lo:hi], self.sqnorm[lo:hi]
-        groups, local = np.unique(queries.group[query_rows], return_inverse=True)
-        inv_spread, degenerate = masked_inverse_spread(
-            coords, sqnorm, queries.unique_masks[groups], self.bank.degenerate_eps
-        )
-        # A few large numpy calls per cell, not a few per mask: less interpreter time, during which the
-        # other scan thread would be waiting for the GIL.
-        scores = queries.qbar[query_rows] @ coords.T
-        scores *= inv_spread[local]
-        if degenerate.any():
-            scores[degenerate[local]] = -np.inf
+        j = queries.num_joints
+        tables = self.tables[:, lo:hi]
+        scores = query_xy[rows] @ tables[j:]  # <q̄, b>: the full-body cosine (prepared rows have unit norm)
+        split = int(np.searchsorted(rows, num_full))
+        invalid = self.invalid[lo:hi]
+        if split and invalid.any():
+            scores[:split, invalid] = -np.inf
+        if split < len(rows):
+            group = queries.group[rows[split:]]  # sorted
+            new_mask = np.flatnonzero(np.diff(group)) + 1
+            local = np.zeros(len(group), dtype=np.intp)
+            local[new_mask] = 1
+            np.cumsum(local, out=local)
+            masks = queries.unique_masks[group[np.concatenate(([0], new_mask))]]
+            inv_spread, degenerate = tables_inverse_spread(tables, masks, self.bank.degenerate_eps)
+            partial = scores[split:]  # a view: scaled in place
+            partial *= inv_spread[local]
+            if degenerate.any():
+                partial[degenerate[local]] = -np.inf
         cols, found = top_k(scores, k)
-        width = found.shape[1]  # < k when the cell has fewer than k rows
-        cand_scores[query_rows, probe_slots, :width] = found
-        cand_ids[query_rows, probe_slots, :width] = self.row_ids[lo + cols]
+        return found, cols
 
 
 def default_nlist(num_rows: int) -> int:
@@ -192,7 +221,7 @@ def build_ivf_index(bank: PreparedBank | npt.ArrayLike, config: SearchConfig | N
         config: ivf_nlist, ivf_train_rows, ivf_niter, seed are read here.
 
     Cost: k-means on ivf_train_rows x 2J (ivf_niter iterations), one nearest-centroid search for the
-    N rows, and a copy of the tables (N x 3J float32) in cell order (BENCHMARKS.md gives times).
+    N rows, and a copy of the tables (3J x N float32, transposed) in cell order (BENCHMARKS.md gives times).
     """
     import faiss  # only the approximate engine needs it
 
@@ -215,13 +244,15 @@ def build_ivf_index(bank: PreparedBank | npt.ArrayLike, config: SearchConfig | N
     row_ids = np.argsort(assign, kind="stable").astype(np.int64)
     cell_start = np.searchsorted(assign[row_ids], np.arange(nlist + 1)).astype(np.int64)
     centroids = prepare_bank(kmeans.centroids.reshape(nlist, d // 2, 2), degenerate_eps=bank.degenerate_eps)
+    sqnorm = bank.sqnorm[row_ids]
+    tables = joint_tables(bank.coords[row_ids], sqnorm)
     seconds = time.perf_counter() - t0
     LOG.info("faiss-ivf: built %d cells over %d rows in %.1f s", nlist, n, seconds)
     return IvfMaskedIndex(
         bank=bank,
         centroids=centroids,
-        coords=bank.coords[row_ids],
-        sqnorm=bank.sqnorm[row_ids],
+        tables=tables,
+        invalid=sqnorm.sum(axis=1) <= 0.5,
         row_ids=row_ids,
         cell_start=cell_start,
         config=config,

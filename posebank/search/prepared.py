@@ -125,14 +125,56 @@ def masked_inverse_spread(
             inv[~full], degenerate[~full] = masked_inverse_spread(coords, sqnorm, masks[~full], degenerate_eps)
         return inv, degenerate
     w_sq, w_xy = mask_weights(masks)
-    m = len(masks)
-    # Rows of w_xy scaled by 1/sqrt(|S|), so the squared sums below are already divided by |S|.
-    w_xy *= np.repeat(1.0 / np.sqrt(masks.sum(axis=1)), 2).astype(np.float32)[:, None]
-    spread_sq = w_sq @ sqnorm.T  # (M, Nb)
-    sums = (w_xy @ coords.T).reshape(m, 2, -1)  # (M, 2, Nb): sum_x, sum_y over S, / sqrt(|S|)
-    np.square(sums, out=sums)
-    spread_sq -= sums[:, 0]
-    spread_sq -= sums[:, 1]  # ||b_S - mean||^2 = sum ||b_j||^2 - ||sum b_j||^2 / |S|
+    sum_sq = w_sq @ sqnorm.T  # (M, Nb)
+    sums = (w_xy @ coords.T).reshape(len(masks), 2, -1)  # (M, 2, Nb): sum_x, sum_y over S
+    return inverse_spread_from_sums(sum_sq, sums[:, 0], sums[:, 1], masks, degenerate_eps)
+
+
+def joint_tables(coords: npt.NDArray[np.float32], sqnorm: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The bank tables transposed, (3J, Nb) float32: rows 0..J-1 the squared joint norms, J..2J-1 the
+    x and 2J..3J-1 the y of each joint, one column per bank row.
+
+    In this layout one (M, J) mask matrix times the three (J, Nb) planes gives all the masked sums
+    (`tables_inverse_spread`, ~3x faster than masked_inverse_spread's GEMMs for the few masks and few
+    thousand rows of an IVF cell), and rows J..3J-1 are the coordinates for the score GEMM, with the
+    queries in `split_xy` order. A column slice of a larger table is a valid block.
+    """
+    j = sqnorm.shape[1]
+    xy = coords.reshape(len(coords), j, 2)
+    return np.ascontiguousarray(np.concatenate((sqnorm.T, xy[:, :, 0].T, xy[:, :, 1].T), axis=0), dtype=np.float32)
+
+
+def split_xy(qbar: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(Q, 2J) rows (x0, y0, x1, y1, ...) reordered to (x0, x1, ..., y0, y1, ...), the order of joint_tables."""
+    q, two_j = qbar.shape
+    return np.ascontiguousarray(qbar.reshape(q, two_j // 2, 2).transpose(0, 2, 1).reshape(q, two_j))
+
+
+def tables_inverse_spread(
+    tables: npt.NDArray[np.float32], masks: npt.NDArray[np.bool_], degenerate_eps: float
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """masked_inverse_spread from a `joint_tables` block (3J, Nb): same outputs, (M, Nb) each."""
+    j = masks.shape[1]
+    sums = np.matmul(masks.astype(np.float32), tables.reshape(3, j, tables.shape[1]))  # (3, M, Nb)
+    return inverse_spread_from_sums(sums[0], sums[1], sums[2], masks, degenerate_eps)
+
+
+def inverse_spread_from_sums(
+    sum_sq: npt.NDArray[np.float32],
+    sum_x: npt.NDArray[np.float32],
+    sum_y: npt.NDArray[np.float32],
+    masks: npt.NDArray[np.bool_],
+    degenerate_eps: float,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """(inv_spread, degenerate), both (M, Nb), from the masked sums over S of ||b_j||^2, x_j, y_j (M, Nb).
+
+    ||b_S - mean_S(b)||^2 = sum ||b_j||^2 - ||sum b_j||^2 / |S|. Overwrites its inputs.
+    """
+    np.square(sum_x, out=sum_x)
+    np.square(sum_y, out=sum_y)
+    sum_x += sum_y
+    sum_x *= (1.0 / masks.sum(axis=1)).astype(np.float32)[:, None]
+    spread_sq = np.subtract(sum_sq, sum_x, out=sum_sq)
     eps_sq = np.float32(degenerate_eps**2)
     degenerate = spread_sq <= eps_sq
     np.maximum(spread_sq, eps_sq, out=spread_sq)
