@@ -85,7 +85,8 @@ def model_config(size: int, smoke: bool):  # noqa: ANN201 -- lcrnet.config.Model
     """LCR-Net++ with a ResNet-50 FPN backbone from random weights, every stage trained, at `size` px."""
     from lcrnet.config import ModelConfig
 
-    extra: dict[str, Any] = {}
+    # torchvision's box anchor sizes (32..512 px) suit 256 px images; smaller images get them scaled down.
+    extra: dict[str, Any] = {"rpn_anchor_sizes": tuple(max(16, round(s * size / 256)) for s in (32, 64, 128, 256, 512))}
     if smoke:
         extra = dict(head_fc_dim=128, refine_embed_dim=128, rpn_post_nms_top_n_train=100, rpn_post_nms_top_n_test=20,
                      rpn_anchor_sizes=(16, 32, 48, 64, 96))  # fmt: skip

@@ -10,7 +10,7 @@ from knn_helpers import literal_distance, pose_data
 
 from posebank.search import masked_knn, prepare_bank
 from posebank.search.inputs import normalise_masked
-from posebank.search.prepared import masked_inverse_spread
+from posebank.search.prepared import joint_tables, masked_inverse_spread, split_xy, tables_inverse_spread
 from posebank.search.topk import CHUNK, RunningTopK
 
 
@@ -70,6 +70,25 @@ def test_norm_table_identity_equals_literal_spread(data) -> None:
         _, spread = normalise_masked(rows, np.broadcast_to(mask, rows.shape[:2]))
         np.testing.assert_allclose(inv[m], 1.0 / spread, rtol=1e-4)
         assert not degenerate[m].any()
+
+
+def test_transposed_tables_give_the_same_normalisers_and_scores() -> None:
+    """The IVF layout (joint_tables, on a column slice) = masked_inverse_spread; split_xy keeps <q̄, b>."""
+    bank, queries, masks = pose_data(n=300, q=30, seed=9, degenerate_rows=True)
+    prepared = prepare_bank(bank)
+    unique = np.unique(masks, axis=0)
+    unique = unique[~unique.all(axis=1)]
+    tables = joint_tables(prepared.coords, prepared.sqnorm)
+    assert tables.shape == (39, 300)
+    inv, degenerate = masked_inverse_spread(prepared.coords, prepared.sqnorm, unique, 1e-3)
+    inv_t, degenerate_t = tables_inverse_spread(tables[:, 40:250], unique, 1e-3)
+    np.testing.assert_array_equal(degenerate_t, degenerate[:, 40:250])
+    np.testing.assert_allclose(inv_t, inv[:, 40:250], rtol=1e-5, atol=1e-6)
+    qbar = prepared.coords[:5]  # any (Q, 2J) rows in (x0, y0, x1, ...) order
+    np.testing.assert_allclose(split_xy(qbar) @ tables[13:], qbar @ prepared.coords.T, atol=1e-6)
+    inv_all, degenerate_all = tables_inverse_spread(tables, unique, 1e-3)
+    np.testing.assert_array_equal(degenerate_all, degenerate)
+    assert degenerate_all[:, 3].all() and np.all(inv_all[:, 3] == 0)  # the all-zero row
 
 
 def test_masked_cosine_identity(data) -> None:
