@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/gpu_check.py [--json result.json]       # one H100/H200, about 4 minutes
     .venv/bin/python bench/gpu_check.py --smoke                    # the same steps, tiny, on the CPU
+    .venv/bin/python bench/gpu_check.py --device cpu --threads 2 --images 1500 --size 128 --batch 4 \
+        --train-seconds 1500 --eval-images 100 --bench-steps 4 --workers 2   # a CPU-sized run, ~35 min
 
 One run, one process, no downloads, no faiss (anchors by the numpy K-means):
 1. data: a bank from the bundled CMU sample (tests/fixtures/demo/cmu, 5 takes), K anchor-poses,
