@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .console import progress_bar, stderr_console
+from .console import fail, progress_bar, stderr_console
 
 annotate_app = typer.Typer(
     help="Complete partial 2D annotations and add pseudo-3D poses by masked nearest-neighbour search in a bank.",
@@ -41,7 +41,6 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         from posebank.annotate import AnnotateConfig, annotate
         from posebank.errors import PosebankError
 
-        from .main import _fail
 
         config = AnnotateConfig(
             dataset=dataset, annotation_file=str(annotation_file), bank=str(bank), out=str(out), engine=engine, k=k,
@@ -51,7 +50,7 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         try:
             report = annotate(config, overwrite=overwrite, progress=progress_bar(stderr_console(), quiet))
         except (PosebankError, ValueError) as err:
-            raise _fail(err) from None
+            raise fail(err) from None
         flags = ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())) or "none"
         print(f"{dataset}: {report.people} people, {report.matched} matched ({report.engine}); flags: {flags}; "
               f"shards written {report.shards_written}, reused {report.shards_reused}; {report.seconds:.1f} s -> {out}")  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .console import progress_bar, stderr_console
+from .console import fail, progress_bar, stderr_console
 
 _PATHS_HELP = ("Banks (build-bank --out), anchor tables (anchors.parquet or its folder) and annotation shards or "
                "folders (annotate --out), in any mix: each is recognised by its posebank metadata.")
@@ -46,7 +46,6 @@ def audit_command(
     from posebank.audit import AuditConfig, run_audit, summary_tables
     from posebank.errors import PosebankError
 
-    from .main import _fail
 
     config = AuditConfig(
         paths=tuple(str(p) for p in paths), out=str(out), images_root=str(images_root) if images_root else None,
@@ -56,7 +55,7 @@ def audit_command(
     try:
         result = run_audit(config, overwrite=overwrite, progress=progress_bar(stderr_console(), quiet))
     except (PosebankError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     console = Console()
     for table in summary_tables(result.report):
         console.print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -14,6 +15,13 @@ T = TypeVar("T")
 def stderr_console() -> Console:
     """Progress and warnings go to stderr; results go to stdout."""
     return Console(stderr=True)
+
+
+def fail(err: Exception) -> typer.Exit:
+    """Print `error: <err>` to stderr and return the exit (code 1) to raise. Soft-wrapped: a long
+    path or message is never broken across lines, so it can be copied and grepped whole."""
+    stderr_console().print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
 
 
 def progress_bar(console: Console, quiet: bool = False):  # noqa: ANN201 -- a posebank.progress.ProgressFactory

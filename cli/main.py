@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from .console import progress_bar, stderr_console
+from .console import fail, progress_bar, stderr_console
 from .annotate import register as register_annotate
 from .audit import register as register_audit
 from .model import register as register_model
@@ -22,11 +22,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(err: Exception) -> typer.Exit:
-    stderr_console().print(f"[bold red]error:[/] {err}", highlight=False)
-    return typer.Exit(code=1)
 
 
 def _parse_sources(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -84,7 +79,7 @@ def build_bank_command(
         )  # fmt: skip
         report = build_bank(config, overwrite=overwrite, progress=progress_bar(console, quiet))
     except (PosebankError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     _print_bank_summary(report)
 
 
@@ -133,7 +128,7 @@ def anchors_command(
     try:
         report = build_anchors(config, overwrite=overwrite)
     except (PosebankError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     m = report.anchors.members
     if report.reused:
         print(f"anchors in {out} are up to date ({report.anchors.k} anchors)")

@@ -14,12 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .console import progress_bar, stderr_console
-
-
-def _fail(err: Exception) -> typer.Exit:
-    stderr_console().print(f"[bold red]error:[/] {err}", highlight=False)
-    return typer.Exit(code=1)
+from .console import fail, progress_bar, stderr_console
 
 
 def _split(value: str) -> str | None:
@@ -116,7 +111,7 @@ def train_command(
         )  # fmt: skip
         report = train(cfg, model_cfg, progress=progress_bar(stderr_console(), quiet))
     except (PosebankError, ValueError, TypeError, NonFiniteLossError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     Console().print(
         f"trained iterations {report.start_iteration} -> {report.iteration} on {report.images} images "
         f"({report.people} people), {report.device} x{report.world_size}; last loss {report.last_loss:.4f}; "
@@ -158,7 +153,7 @@ def evaluate_command(
         )  # fmt: skip
         report = evaluate(cfg, progress=progress_bar(stderr_console(), quiet))
     except (PosebankError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     m = report.metrics
     table = Table(title=f"{m['images']} images, {m['people']} people; PCK normaliser: {m['pck_normaliser']}")
     labels = {"pck": f"PCK@{m['pck_alpha']:g} %", "mpjpe_mm": "MPJPE mm", "mpjpe_aligned_mm": "aligned mm",
@@ -208,7 +203,7 @@ def predict_command(
         )  # fmt: skip
         report = predict(cfg, progress=progress_bar(stderr_console(), quiet))
     except (PosebankError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     Console().print(
         f"{report.people} people in {report.images} images ({report.seconds:.1f} s) -> {report.out}",
         highlight=False, soft_wrap=True,

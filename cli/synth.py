@@ -11,14 +11,9 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from .console import progress_bar, stderr_console
+from .console import fail, progress_bar, stderr_console
 
 N = TypeVar("N", int, float)
-
-
-def _fail(err: Exception) -> typer.Exit:
-    stderr_console().print(f"[bold red]error:[/] {err}", highlight=False)
-    return typer.Exit(code=1)
 
 
 def _parse_size(value: str) -> tuple[int, int]:
@@ -83,7 +78,7 @@ def synth_command(
             progress=progress_bar(stderr_console(), quiet),
         )  # fmt: skip
     except (PosebankError, ValueError, OSError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     console = Console()
     console.print(
         f"synth {report.out}: {report.images} images ({report.images_rendered} rendered, {report.images_reused} kept), "

@@ -192,7 +192,7 @@ class IvfMaskedIndex:
         if split and invalid.any():
             scores[:split, invalid] = -np.inf
         if split < len(rows):
-            group = queries.group[rows[split:]]  # sorted
+            group = queries.group[rows[split:]]  # sorted: label its runs (np.unique would sort again)
             new_mask = np.flatnonzero(np.diff(group)) + 1
             local = np.zeros(len(group), dtype=np.intp)
             local[new_mask] = 1
