@@ -8,6 +8,7 @@ from torchvision.models import resnet50
 
 from lcrnet.anchors import anchors_from_poses
 from lcrnet.model import OUTPUT_KEYS, build_model
+from lcrnet.targets import encode
 
 RPN_KEYS = {"loss_objectness", "loss_rpn_box_reg"}
 POSE_KEYS = {"loss_pose_cls", "loss_pose_reg"}
@@ -128,6 +129,53 @@ def test_a_few_steps_lower_the_loss(tiny_config, anchors, scene) -> None:  # typ
     # Proposals are re-sampled at every step, so compare averages of the first and last steps.
     first, last = sum(history[:3]) / 3, sum(history[-3:]) / 3
     assert last < 0.75 * first, history
+
+
+def _error_at_true_boxes(model, images, targets) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Mean |regression - target| of the first estimate for the true class at the ground-truth boxes:
+    the per-person regression error (2D part, 3D part), free of the proposal sampling's noise.
+    Measured in eval mode, as at inference (a backbone without pretrained weights has live BatchNorm)."""
+    model.eval()
+    with torch.no_grad():
+        image_list, _ = model.transform(images)
+        scales = [torch.tensor([new[1] / im.shape[-1], new[0] / im.shape[-2]]) for new, im in zip(image_list.image_sizes, images)]
+        gts = model._ground_truth(targets, scales)
+        heads = model.roi_heads
+        features = model.backbone(image_list.tensors)
+        boxes = [gt.boxes for gt in gts]
+        logits, regression = heads.stages[0](heads.box_features(heads.box_roi_pool(features, boxes, image_list.image_sizes)))
+        labels = torch.cat([gt.labels for gt in gts])
+        predicted = regression.reshape(len(labels), logits.shape[1], -1)[torch.arange(len(labels)), labels]
+        anchors_2d, anchors_3d = model.anchors.class_poses(labels)
+        wanted = encode(torch.cat([gt.poses_2d for gt in gts]), torch.cat([gt.poses_3d for gt in gts]), torch.cat(boxes),
+                        anchors_2d, anchors_3d, model.cfg.reg_scale)  # fmt: skip
+    model.train()
+    error = (predicted - wanted).abs()
+    j = model.cfg.num_joints
+    return error[:, : 2 * j].mean().item(), error[:, 2 * j :].mean().item()
+
+
+def test_the_regression_learns_poses_off_the_anchors(tiny_config, anchors, scene) -> None:  # type: ignore[no-untyped-def]
+    """3D poses offset from every anchor: the regression must learn the offset, not stay on the anchor."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config(refine_iters=0), anchors).train()
+    offset = torch.tensor([0.0, -0.15, 0.1]) * torch.linspace(0.0, 1.0, anchors.num_joints)[:, None]  # metres
+    images, targets = [], []
+    for people in ([(0, (10, 8, 60, 88)), (2, (70, 20, 120, 90))], [(1, (30, 10, 90, 90))]):
+        image, target = scene(people)
+        target["pose_3d"] = target["pose_3d"] + offset
+        images.append(image)
+        targets.append(target)
+    _, before_3d = _error_at_true_boxes(model, images, targets)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    for _ in range(30):
+        optimizer.zero_grad()
+        sum(model(images, targets).values()).backward()
+        optimizer.step()
+    _, after_3d = _error_at_true_boxes(model, images, targets)
+    # Measured 0.144 -> 0.095 m x reg_scale (0.083 after 45 steps): the eval-mode BatchNorm statistics
+    # of a backbone trained from scratch lag behind, so the fall is slower than on the training boxes.
+    assert after_3d < 0.8 * before_3d, (before_3d, after_3d)
 
 
 @pytest.mark.gpu
