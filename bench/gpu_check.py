@@ -83,8 +83,9 @@ def build_data(work: Path, *, images: int, size: int, people: tuple[int, int], k
     }  # fmt: skip
 
 
-def model_config(size: int, smoke: bool):  # noqa: ANN201 -- lcrnet.config.ModelConfig
-    """LCR-Net++ with a ResNet-50 FPN backbone from random weights, every stage trained, at `size` px."""
+def model_config(size: int, smoke: bool, norm: str = "auto"):  # noqa: ANN201 -- lcrnet.config.ModelConfig
+    """LCR-Net++ with a ResNet-50 FPN backbone from random weights, every stage trained, at `size` px;
+    norm: ModelConfig.backbone_norm."""
     from lcrnet.config import ModelConfig
 
     # torchvision's box anchor sizes (32..512 px) suit 256 px images; smaller images get them scaled down.
@@ -92,7 +93,8 @@ def model_config(size: int, smoke: bool):  # noqa: ANN201 -- lcrnet.config.Model
     if smoke:
         extra = dict(head_fc_dim=128, refine_embed_dim=128, rpn_post_nms_top_n_train=100, rpn_post_nms_top_n_test=20,
                      rpn_anchor_sizes=(16, 32, 48, 64, 96))  # fmt: skip
-    return ModelConfig(backbone="resnet50_fpn", min_size=(size,), max_size=size, trainable_layers=5, **extra)
+    return ModelConfig(backbone="resnet50_fpn", min_size=(size,), max_size=size, trainable_layers=5, backbone_norm=norm,
+                       **extra)  # fmt: skip
 
 
 def throughput(model, batches, device, *, steps: int, warmup: int, amp: bool) -> float:  # noqa: ANN001
@@ -144,7 +146,8 @@ def detector_batches(dataset, batch: int, count: int, device):  # noqa: ANN001, 
     return out
 
 
-def compare_throughput(data: dict[str, Any], size: int, batch: int, steps: int, warmup: int, device, smoke: bool) -> dict[str, float]:  # noqa: ANN001
+def compare_throughput(data: dict[str, Any], size: int, batch: int, steps: int, warmup: int, device, smoke: bool,
+                       norm: str = "auto") -> dict[str, float]:  # noqa: ANN001
     """LCR-Net++ against fasterrcnn_resnet50_fpn: same device, size, batch, images, precision."""
     import torch
     from torchvision.models.detection import fasterrcnn_resnet50_fpn
@@ -155,7 +158,7 @@ def compare_throughput(data: dict[str, Any], size: int, batch: int, steps: int, 
     from posebank.skeleton import get_skeleton
 
     amp = device.type == "cuda"
-    cfg = model_config(size, smoke)
+    cfg = model_config(size, smoke, norm)
     anchors = _load_anchors(str(data["anchors"]), cfg.num_joints)
     cfg = dataclasses.replace(cfg, num_anchors=anchors.num_anchors)
     dataset = PoseShardDataset(resolve_sources([data["synth"]]), get_skeleton(cfg.skeleton), split="train")
@@ -195,6 +198,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="folder for the bank, anchors, images and checkpoint (default: temporary)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--backbone-norm", default="auto", choices=("auto", "batchnorm", "groupnorm"),
+                        help="ModelConfig.backbone_norm (groupnorm: batch-independent features from scratch)")  # fmt: skip
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 with --smoke, faster on small shared CPUs)")
     for key, value in FULL.items():
         if key != "people":
@@ -235,7 +240,7 @@ def main() -> None:
         result["data"] = {k: v for k, v in data.items() if k not in ("bank", "anchors", "synth")}
 
         speed = compare_throughput(data, preset["size"], preset["batch"], preset["bench_steps"], preset["warmup_steps"],
-                                   device, args.smoke)  # fmt: skip
+                                   device, args.smoke, args.backbone_norm)  # fmt: skip
         result["throughput"] = {k: _round(v) if isinstance(v, float) else v for k, v in speed.items()}
 
         # As many iterations as the measured speed allows in the time budget (the schedule scales with them).
@@ -249,7 +254,7 @@ def main() -> None:
             device=str(device), checkpoint_every=max(iterations, 1), log_every=max(1, iterations // 20),
             overwrite=True, seed=0,
         )  # fmt: skip
-        report = train(cfg, model_config(preset["size"], args.smoke))
+        report = train(cfg, model_config(preset["size"], args.smoke, args.backbone_norm))
         history = report.history
         result["train"] = {
             "iterations": report.iteration, "seconds": _round(report.seconds),

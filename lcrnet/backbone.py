@@ -9,6 +9,7 @@ use ordinary (batch-statistics) batch norm.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -56,9 +57,18 @@ class ResNetC4(nn.Module):
         return OrderedDict([("0", self.body(images))])
 
 
+def _norm_layer(cfg: ModelConfig) -> Callable[[int], nn.Module]:
+    """The ResNet's normalisation: frozen BatchNorm over pretrained weights (as torchvision's detectors),
+    live BatchNorm from scratch, or GroupNorm (32 groups), which does not depend on the batch."""
+    if cfg.backbone_norm == "groupnorm":
+        return lambda channels: nn.GroupNorm(32, channels)
+    if cfg.backbone_norm == "auto" and cfg.backbone_weights is not None:
+        return FrozenBatchNorm2d
+    return nn.BatchNorm2d
+
+
 def _resnet50(cfg: ModelConfig) -> nn.Module:
-    pretrained = cfg.backbone_weights is not None
-    resnet = resnet50(weights=None, norm_layer=FrozenBatchNorm2d if pretrained else nn.BatchNorm2d)
+    resnet = resnet50(weights=None, norm_layer=_norm_layer(cfg))
     if cfg.backbone_weights is not None:
         state = torch.load(cfg.backbone_weights, map_location="cpu", weights_only=True)
         resnet.load_state_dict(state)

@@ -14,6 +14,7 @@ from typing import Any
 from posebank.skeleton import get_skeleton
 
 BACKBONES = ("resnet50_c4", "resnet50_fpn")
+BACKBONE_NORMS = ("auto", "batchnorm", "groupnorm")
 INTEGRATIONS = ("ppi", "nms", "none")
 
 
@@ -27,6 +28,9 @@ class ModelConfig:
     # --- backbone ---
     backbone: str = "resnet50_c4"  # "resnet50_c4" (res2-4 shared, res5 as RoI head, Detectron C4) or "resnet50_fpn"
     backbone_weights: str | None = None  # local torchvision ResNet-50 state-dict file; None = random init (never downloads)
+    # "auto": frozen BatchNorm with backbone_weights, live BatchNorm without; "groupnorm" (32 groups, from
+    # scratch only) makes features independent of the batch, which small batches from scratch need
+    backbone_norm: str = "auto"
     trainable_layers: int = 3  # ResNet stages trained, counted from layer4 down (0..5), as torchvision's detection models
     # --- input transform (torchvision GeneralizedRCNNTransform) ---
     min_size: tuple[int, ...] = (800,)  # shorter image side after resizing; several values = random choice in training
@@ -73,6 +77,10 @@ class ModelConfig:
         get_skeleton(self.skeleton)  # raises ValueError on an unknown name
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.backbone_norm not in BACKBONE_NORMS:
+            raise ValueError(f"backbone_norm must be one of {BACKBONE_NORMS}, got {self.backbone_norm!r}")
+        if self.backbone_norm == "groupnorm" and self.backbone_weights is not None:
+            raise ValueError("backbone_norm 'groupnorm' is for training from scratch: torchvision's ResNet-50 weights hold BatchNorm statistics")
         if self.integration not in INTEGRATIONS:
             raise ValueError(f"integration must be one of {INTEGRATIONS}, got {self.integration!r}")
         if self.num_anchors < 1:

@@ -99,6 +99,19 @@ def test_backbone_weights_from_a_local_file(tmp_path, tiny_config, anchors) -> N
     assert not conv1.requires_grad  # trainable_layers=0 in the tiny config
 
 
+def test_groupnorm_backbone_for_training_from_scratch(tiny_config, anchors, scene, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = build_model(tiny_config(backbone_norm="groupnorm"), anchors)
+    norms = [m for m in model.backbone.modules() if isinstance(m, (torch.nn.GroupNorm, torch.nn.BatchNorm2d))]
+    assert norms and all(isinstance(m, torch.nn.GroupNorm) and m.num_groups == 32 for m in norms)
+    image, target = scene([(0, (10, 8, 60, 88))])
+    losses = model.train()([image], [target])
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(ValueError, match="from scratch"):
+        tiny_config(backbone_norm="groupnorm", backbone_weights=str(tmp_path / "r50.pth"))
+    with pytest.raises(ValueError, match="backbone_norm"):
+        tiny_config(backbone_norm="layernorm")
+
+
 def test_anchor_mismatch_is_refused(tiny_config, skeleton, standing) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="K=1"):
         build_model(tiny_config(), anchors_from_poses(standing[None], skeleton))
