@@ -41,7 +41,6 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         from posebank.annotate import AnnotateConfig, annotate
         from posebank.errors import PosebankError
 
-
         config = AnnotateConfig(
             dataset=dataset, annotation_file=str(annotation_file), bank=str(bank), out=str(out), engine=engine, k=k,
             label_mode=label_mode, min_joints=min_joints, images_root=str(images_root) if images_root else None, split=split,

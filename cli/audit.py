@@ -46,7 +46,6 @@ def audit_command(
     from posebank.audit import AuditConfig, run_audit, summary_tables
     from posebank.errors import PosebankError
 
-
     config = AuditConfig(
         paths=tuple(str(p) for p in paths), out=str(out), images_root=str(images_root) if images_root else None,
         anchors=str(anchors) if anchors else None, compare_bank=str(compare_bank) if compare_bank else None,

@@ -3,7 +3,7 @@
 No weights are ever downloaded: torchvision's resnet50 is built with weights=None and, when
 ModelConfig.backbone_weights names a file, a local torchvision ResNet-50 state dict is loaded into it.
 As torchvision's detection builders do, pretrained backbones use frozen batch norm and random ones
-use ordinary (batch-statistics) batch norm.
+use ordinary (batch-statistics) batch norm, unless ModelConfig.backbone_norm asks for GroupNorm.
 """
 
 from __future__ import annotations

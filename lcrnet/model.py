@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
@@ -91,13 +92,8 @@ class LCRNet(nn.Module):
         """Losses (training) or detections (eval); see the class docstring for the formats."""
         if self.training and targets is None:
             raise ValueError("targets are required in training mode")
-        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         image_list, _ = self.transform(images)
-        # (sx, sy) per image: input pixels -> network-input pixels.
-        scales = [
-            torch.tensor([new[1] / old[1], new[0] / old[0]], device=image_list.tensors.device)
-            for new, old in zip(image_list.image_sizes, original_sizes)
-        ]
+        scales = input_scales(images, image_list)
         gts = self._ground_truth(targets, scales) if self.training and targets is not None else None
         features = self.backbone(image_list.tensors)
         rpn_targets = [{"boxes": gt.boxes} for gt in gts] if gts is not None else None
@@ -154,6 +150,14 @@ class LCRNet(nn.Module):
             "pose_2d": pose_2d,
             "pose_3d": pose_3d,
         }
+
+
+def input_scales(images: list[torch.Tensor], image_list: ImageList) -> list[torch.Tensor]:
+    """(sx, sy) per image: input pixels -> network-input pixels, after the model's resizing transform."""
+    return [
+        torch.tensor([new[1] / img.shape[-1], new[0] / img.shape[-2]], device=image_list.tensors.device)
+        for new, img in zip(image_list.image_sizes, images)
+    ]
 
 
 def build_model(cfg: ModelConfig, anchors: PoseAnchors) -> LCRNet:

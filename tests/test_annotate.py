@@ -121,8 +121,10 @@ def test_engines_agree_on_real_annotations(bank_dir: Path, shared_data: Path, tm
     ref = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, search=SearchConfig(engine="numpy"))
     top2 = search_bank(bank, canon.pose_2d[sel], canon.visible[sel], 2, config=SearchConfig(engine="numpy"))
     distinct = top2.distances[:, 1] - top2.distances[:, 0] > 1e-5  # ties aside
-    for engine in ("blas", "torch", "faiss"):
-        got = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, search=SearchConfig(engine=engine))
+    every_cell = dict(ivf_nprobe=1 << 20, ivf_nprobe_full=1 << 20)  # faiss-ivf scanning every cell is exact
+    for engine, extra in (("blas", {}), ("torch", {}), ("faiss", {}), ("faiss-ivf", every_cell)):
+        search = SearchConfig(engine=engine, **extra)
+        got = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, search=search)
         np.testing.assert_allclose(got.match_distance, ref.match_distance, atol=1e-4)
         np.testing.assert_array_equal(got.match_pose_id[distinct], ref.match_pose_id[distinct])
         np.testing.assert_array_equal(got.match_view_id[distinct], ref.match_view_id[distinct])
