@@ -40,9 +40,10 @@ def build_bank_command(
         list[str],
         typer.Option(
             "--source",
-            help="NAME=PATH, repeatable. NAME is cmu, hdm05, poseprior or bvh; PATH the dataset folder as "
+            help="NAME=PATH, repeatable. NAME is cmu, hdm05, poseprior, bvh or h36m; PATH the dataset folder as "
             "distributed (CMU: subjects/NN/NN.asf with NN_MM.amc; HDM05: HDM_<actor>.asf and "
-            "HDM_<actor>_*.amc anywhere below; BVH: *.bvh below; Pose Prior: testingSet.mat below).",
+            "HDM_<actor>_*.amc anywhere below; BVH: *.bvh below; Pose Prior: testingSet.mat below; Human3.6M: "
+            "<S>/MyPoseFeatures/D3_Positions/*.cdf, VideoPose3D's data_3d_h36m.npz, or an mmpose npz with cameras.pkl).",
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder: shards/*.parquet and manifest.json.")],
@@ -59,6 +60,7 @@ def build_bank_command(
     poses_per_shard: Annotated[int, typer.Option(min=1, help="Poses per Parquet file (rows = poses x views).")] = 25_000,
     workers: Annotated[int, typer.Option(min=1, help="Parallel processes reading files (same output for any value).")] = 1,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable files and list them in the manifest instead of failing.")] = False,
+    subjects: Annotated[str, typer.Option(help="Comma-separated subjects to keep, e.g. S1,S5,S6,S7,S8 (Human3.6M training); empty keeps all.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out that holds a bank of other inputs or config.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -76,6 +78,7 @@ def build_bank_command(
             sources=_parse_sources(source), out=str(out), skeleton=skeleton, fps=fps, dedup_mm=dedup_mm, seed=seed,
             view=ViewConfig(views=views, elevation_min_deg=elevation_min, elevation_max_deg=elevation_max, roll_max_deg=roll_max),
             poses_per_shard=poses_per_shard, workers=workers, skip_bad=skip_bad,
+            subjects=tuple(s.strip() for s in subjects.split(",") if s.strip()),
         )  # fmt: skip
         report = build_bank(config, overwrite=overwrite, progress=progress_bar(console, quiet))
     except (PosebankError, ValueError) as err:

@@ -63,7 +63,8 @@ class _Input:
 
     @property
     def key(self) -> str:
-        return sha256_bytes(self.job.source, *self.sha256)
+        # A file holding many sequences (a Human3.6M npz) gives one job per sequence: `member` tells them apart.
+        return sha256_bytes(self.job.source, *self.sha256, *((self.job.member,) if self.job.member else ()))
 
 
 def _hash_inputs(jobs: list[MotionJob]) -> list[_Input]:
@@ -329,6 +330,10 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
     problems: list[DiscoveryProblem] = []
     for source, root in config.sources:
         found, unusable = discover(source, root)
+        if config.subjects:
+            found = [j for j in found if j.subject in config.subjects]
+            if not found:
+                raise InputError(root, f"{source}: no motions of subjects {', '.join(config.subjects)}")
         jobs += found
         problems += unusable
     if problems and not config.skip_bad:

@@ -18,7 +18,7 @@ from .skeleton import Skeleton, body_centre, to_canonical
 from .sources import MotionJob
 
 # Sources whose poses form a time series (resampled to --fps); Pose Prior is an unordered set.
-_TIME_SERIES = {"cmu": True, "hdm05": True, "bvh": True, "poseprior": False}
+_TIME_SERIES = {"cmu": True, "hdm05": True, "bvh": True, "poseprior": False, "h36m": True}
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,10 @@ def read_job(job: MotionJob) -> Motion:
         from .mocap.poseprior import read_poseprior
 
         return read_poseprior(job.paths[0], subject=job.subject, sequence=job.sequence)
+    if job.source == "h36m":
+        from .h36m.source import read_h36m_motion
+
+        return read_h36m_motion(job)
     raise ValueError(f"unknown source {job.source!r}")
 
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-SOURCES: tuple[str, ...] = ("cmu", "hdm05", "poseprior", "bvh")
+SOURCES: tuple[str, ...] = ("cmu", "hdm05", "poseprior", "bvh", "h36m")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ViewConfig:
 class BankConfig:
     """Configuration of `posebank build-bank`.
 
-    `sources` pairs a source name (cmu|hdm05|poseprior|bvh) with the dataset folder as distributed.
+    `sources` pairs a source name (cmu|hdm05|poseprior|bvh|h36m) with the dataset folder as distributed.
     """
 
     sources: tuple[tuple[str, str], ...] = ()  # ((source, path), ...) in the order given
@@ -48,6 +48,7 @@ class BankConfig:
     poses_per_shard: int = 25_000  # poses per Parquet file (rows = poses x views)
     workers: int = 1  # parallel processes for reading files (does not change the output)
     skip_bad: bool = False  # skip unreadable files (listed in the manifest) instead of failing
+    subjects: tuple[str, ...] = ()  # keep only motions of these subjects (e.g. Human3.6M S1, S5); () keeps all
 
     def __post_init__(self) -> None:
         if self.fps < 0 or self.dedup_mm < 0:
@@ -60,6 +61,8 @@ class BankConfig:
         d = to_dict(self)
         for k in ("out", "workers"):
             d.pop(k)
+        if not self.subjects:  # absent when unused, so banks built before the field existed keep their identity
+            d.pop("subjects")
         return d
 
 

@@ -2,6 +2,7 @@
 
 CMU: subjects/NN/NN.asf with NN_MM.amc. HDM05: HDM_<actor>.asf and HDM_<actor>_*.amc anywhere below.
 BVH: any *.bvh below. Pose Prior: the .mat files below that hold an `S` matrix (testingSet.mat).
+Human3.6M: one job per sequence of any layout posebank.h36m reads (posebank/h36m/source.py).
 A motion without a skeleton is reported, never guessed.
 """
 
@@ -18,16 +19,18 @@ class MotionJob:
     """One motion to read.
 
     Attributes:
-        source: "cmu" | "hdm05" | "poseprior" | "bvh".
+        source: "cmu" | "hdm05" | "poseprior" | "bvh" | "h36m".
         subject: subject / actor id.
         sequence: sequence name (the motion file's stem).
-        paths: the files to read: (asf, amc) for Acclaim sources, (file,) otherwise.
+        paths: the files to read: (asf, amc) for Acclaim sources, (file,) otherwise; every file the poses depend on.
+        member: the sequence inside a file that holds many ("S9/Walking 1" of a Human3.6M npz); "" otherwise.
     """
 
     source: str
     subject: str
     sequence: str
     paths: tuple[str, ...]
+    member: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def discover(source: str, root: str | Path) -> tuple[list[MotionJob], list[Disco
         InputError: the folder does not exist, or holds no motion of this source.
     """
     root = Path(root)
-    if not root.is_dir():
+    if not root.is_dir() and not (source == "h36m" and root.is_file()):  # a Human3.6M npz may be given as such
         raise InputError(root, f"{source}: not a folder")
     if source in ("cmu", "hdm05"):
         jobs, problems = _acclaim_jobs(source, root)
@@ -106,11 +109,15 @@ def discover(source: str, root: str | Path) -> tuple[list[MotionJob], list[Disco
         jobs, problems = _bvh_jobs(root)
     elif source == "poseprior":
         jobs, problems = _poseprior_jobs(root)
+    elif source == "h36m":
+        from .h36m.source import h36m_jobs
+
+        jobs, problems = h36m_jobs(root)
     else:
         raise ValueError(f"unknown source {source!r}")
     if not jobs:
         what = {"cmu": "*.amc with their *.asf", "hdm05": "*.amc with their *.asf", "bvh": "*.bvh",
-                "poseprior": ".mat files with an S matrix"}[source]  # fmt: skip
+                "poseprior": ".mat files with an S matrix", "h36m": "Human3.6M sequences"}[source]  # fmt: skip
         detail = f" ({len(problems)} unusable: {problems[0].reason})" if problems else ""
         raise InputError(root, f"{source}: no motions found (looked for {what}){detail}")
     return jobs, problems
