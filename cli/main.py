@@ -12,6 +12,7 @@ import typer
 from .console import fail, progress_bar, stderr_console
 from .annotate import register as register_annotate
 from .audit import register as register_audit
+from .h36m import register as register_h36m
 from .model import register as register_model
 from .synth import register as register_synth
 
@@ -145,6 +146,7 @@ def anchors_command(
 register_annotate(app)
 register_synth(app)
 register_audit(app)
+register_h36m(app)
 register_model(app)
 
 
