@@ -42,6 +42,12 @@ def annotate_h36m_command(
     except (PosebankError, ValueError) as err:
         raise fail(err) from None
     rows = ", ".join(f"{k} {v}" for k, v in sorted(report.rows.items()))
+    if protocol != "none":
+        from posebank.h36m.protocols import get_protocol
+
+        expected = get_protocol(protocol).expected_test_frames
+        if expected and report.rows.get("test", 0) != expected:  # e.g. a copy without every S11 sequence
+            stderr_console().print(f"note: {report.rows.get('test', 0)} test rows; the paper's {protocol} has {expected}")
     print(f"h36m: {sum(report.rows.values())} rows ({rows}) from {report.sequences} sequence views; "
           f"{report.shards_written} shard(s); {report.seconds:.1f} s -> {out}")  # fmt: skip
 

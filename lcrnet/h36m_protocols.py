@@ -52,6 +52,18 @@ class ProtocolTable:
                 "expected_frames": self.expected_frames, "reported": list(self.metrics)}  # fmt: skip
 
 
+def check_shards_protocol(protocol: str, shard_metadata: dict[str, Any], *, path: str = "") -> None:
+    """Refuse shards that `posebank annotate h36m` did not write for `protocol` (their "test" rows would be other frames).
+
+    Raises:
+        ValueError: naming the file, the protocol asked for and the one the shards were written for.
+    """
+    wanted = get_protocol(protocol).name
+    if shard_metadata.get("dataset") != "h36m" or shard_metadata.get("protocol") != wanted:
+        raise ValueError(f"{path}: written for dataset {shard_metadata.get('dataset')!r} protocol "
+                         f"{shard_metadata.get('protocol')!r}, not {wanted}: run posebank annotate h36m --protocol {wanted}")  # fmt: skip
+
+
 def per_frame_errors(pred_3d: npt.NDArray[np.floating], gt_3d: npt.NDArray[np.floating]) -> tuple[np.ndarray, np.ndarray]:
     """(N,) raw and (N,) aligned MPJPE in mm of body-centred (N, J, 3) metre poses."""
     pred = np.asarray(pred_3d, np.float64)

@@ -119,8 +119,13 @@ def _check_out(out: Path, identity: str, overwrite: bool) -> None:
         previous = json.loads(manifest.read_text(encoding="utf-8")).get("identity")
         if previous != identity and not overwrite:
             raise OutputConflictError(f"{out} holds annotations of another job; use another --out or --overwrite")
-    elif (out / SHARDS_DIR).is_dir() and any((out / SHARDS_DIR).glob("*.parquet")) and not overwrite:
-        raise OutputConflictError(f"{out} holds annotation shards of an unknown job; use another --out or --overwrite")
+    elif (out / SHARDS_DIR).is_dir() and not overwrite:
+        from ..shards import read_metadata
+
+        # An interrupted run of this same job left shards without a manifest: those are ours to replace.
+        foreign = [f for f in (out / SHARDS_DIR).glob("*.parquet") if read_metadata(f).get("identity") != identity]
+        if foreign:
+            raise OutputConflictError(f"{out} holds annotation shards of another job; use another --out or --overwrite")
     for old in (out / SHARDS_DIR).glob("*.parquet") if (out / SHARDS_DIR).is_dir() else []:
         old.unlink()  # same job: rebuilt whole (a few seconds per 100k rows); another job: replaced
 

@@ -12,7 +12,7 @@ from h36m_files import standing_world, write_cameras_pkl, write_official_tree
 from typer.testing import CliRunner
 
 from cli.main import app
-from lcrnet.h36m_protocols import format_table, protocol_table
+from lcrnet.h36m_protocols import check_shards_protocol, format_table, protocol_table
 from posebank.bank_build import build_bank
 from posebank.config import BankConfig, ViewConfig
 from posebank.errors import InputError, OutputConflictError
@@ -57,6 +57,10 @@ def test_protocol_p1_rows(copy: Path, tmp_path: Path) -> None:
     # training: S1 (20 frames) and S9 (10 frames), every 5th frame, all four cameras
     assert report.rows == {"test": 5, "train": (4 + 2) * 4}
     assert {i.split("/")[0] for s, i in zip(splits, images) if s == "train"} == {"S1", "S9"}
+    meta = read_metadata(tmp_path / "annotations" / "part-00000.parquet")
+    check_shards_protocol("p1", meta)
+    with pytest.raises(ValueError, match="not h36m-p2: run posebank annotate h36m --protocol h36m-p2"):
+        check_shards_protocol("h36m-p2", meta, path="x.parquet")
 
 
 def test_protocols_p2_p3(copy: Path, tmp_path: Path) -> None:
