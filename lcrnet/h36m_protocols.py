@@ -117,3 +117,35 @@ def format_table(table: ProtocolTable, method: str = "posebank") -> str:
     lines.append(f"{table.protocol}: {total} test frames{expected}; mean over frames: "
                  + ", ".join(f"{m} {table.all_frames[m]:.1f} mm" for m in table.metrics))  # fmt: skip
     return "\n".join(lines)
+
+
+class ProtocolScores:
+    """Accumulates one method's predictions on a protocol's test frames, person by person, for `evaluate`.
+
+    Usage: `scores.add(image, pred_3d, gt_3d)` for every ground-truth person (pred_3d None when no
+    prediction was matched to it), then `scores.result()`.
+    """
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = get_protocol(protocol).name
+        self.images: list[str] = []
+        self.pred: list[np.ndarray] = []
+        self.gt: list[np.ndarray] = []
+        self.missed: list[str] = []
+
+    def add(self, image: str, pred_3d: npt.NDArray[np.floating] | None, gt_3d: npt.NDArray[np.floating]) -> None:
+        """One person: image path (the shard's `image`), (J, 3) metres body-centred, or None when missed."""
+        if pred_3d is None:
+            self.missed.append(image)
+            return
+        self.images.append(image)
+        self.pred.append(np.asarray(pred_3d, np.float64))
+        self.gt.append(np.asarray(gt_3d, np.float64))
+
+    def result(self) -> dict[str, Any]:
+        """The table (ProtocolTable.to_dict) over the scored frames, with `missed` (frames without a
+        prediction: not in the means, to be reported beside them); {"missed": n} alone when none scored."""
+        if not self.images:
+            return {"protocol": self.protocol, "missed": len(self.missed)}
+        table = protocol_table(self.protocol, self.images, np.stack(self.pred), np.stack(self.gt))
+        return {**table.to_dict(), "missed": len(self.missed), "table": format_table(table)}

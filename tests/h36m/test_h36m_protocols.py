@@ -197,3 +197,19 @@ def test_real_sample_left_and_right_agree_with_the_mocap_bank(shared_data: Path,
     _, aligned = per_frame_errors(as_mapped, q3)
     _, aligned_exchanged = per_frame_errors(flip_left_right(exchanged, sk), q3)
     assert (aligned < aligned_exchanged).all(), (aligned, aligned_exchanged)  # measured: 95/127, 220/290, 126/148, 122/137 mm
+
+
+def test_protocol_scores_accumulates_people() -> None:
+    from lcrnet.h36m_protocols import ProtocolScores
+
+    gt = np.zeros((13, 3))
+    gt[:, 1] = np.linspace(-0.8, 0.8, 13)
+    gt[:, 0] = np.linspace(-0.2, 0.2, 13) ** 2
+    scores = ProtocolScores("p2")
+    assert scores.result() == {"protocol": "h36m-p2", "missed": 0}
+    scores.add(image_path("S9", "Eating 1", camera_id(1), 0), gt + [0.0, 0.0, 0.02], gt)
+    scores.add(image_path("S9", "Eating 1", camera_id(1), 5), None, gt)
+    result = scores.result()
+    assert result["missed"] == 1 and result["frames"] == {"Eating": 1}
+    assert result["raw_mm"]["Eating"] == pytest.approx(20.0) and result["aligned_mm"]["Eating"] == pytest.approx(0.0, abs=1e-6)
+    assert result["table"].splitlines()[1].split("\t")[3] == "20.0"  # the Eat column
