@@ -29,7 +29,7 @@ from ..progress import ProgressFactory, no_progress
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
 from ..skeleton import Skeleton, body_centre, get_skeleton
 from .canonical import h36m_to_canonical
-from .dataset import H36MData, camera_sequences, open_h36m
+from .dataset import H36MData, camera_sequences, camera_views, open_h36m
 from .names import image_path, image_size
 from .protocols import first_trials, get_protocol, split_of_frames
 from .readers import H36MSequence
@@ -167,7 +167,6 @@ def annotate_h36m(
         "protocol": protocol.name if protocol else None,
         "config": {k: v for k, v in to_dict(config).items() if k != "out"},
         "identity": identity,
-        "inputs": inputs,
         "version": package_version(),
         "git_rev": git_revision(),
     }
@@ -203,9 +202,10 @@ def annotate_h36m(
         for name in ("split", "image", "width", "height", "pose_2d", "pose_3d", "source_2d"):
             getattr(rows, name).clear()
 
-    sequences = list(camera_sequences(data, subjects))
-    trial_one = first_trials({(s.subject, s.sequence) for s in sequences})
-    for seq in progress(sequences, "h36m sequences", len(sequences)):
+    # Views are listed first (names only) and read one at a time: a whole copy does not fit in memory twice.
+    views = camera_views(data, subjects)
+    trial_one = first_trials({(subject, sequence) for subject, sequence, _ in views})
+    for seq in progress(camera_sequences(data, subjects), "h36m sequence views", len(views)):
         assert seq.camera is not None and seq.pose_2d_px is not None
         if protocol is not None:
             splits = split_of_frames(protocol, seq.subject, seq.sequence, seq.camera, seq.frames, trial_one, config.train_every)
@@ -232,5 +232,7 @@ def annotate_h36m(
     if not shards:
         raise InputError(data.root, f"no frame selected (protocol {config.protocol}, subjects {', '.join(subjects) or 'all'})")
     report.seconds = time.perf_counter() - t0
-    write_json_atomic(out / MANIFEST, {**metadata, "rows": report.rows, "sequences": report.sequences, "shards": shards})
+    # The inputs (up to ~2000 files of an official tree) are listed once, here, not in every shard.
+    manifest = {**metadata, "inputs": inputs, "rows": report.rows, "sequences": report.sequences, "shards": shards}
+    write_json_atomic(out / MANIFEST, manifest)
     return report

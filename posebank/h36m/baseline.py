@@ -20,7 +20,7 @@ from ..matching import gather_matches, search_bank
 from ..progress import ProgressFactory, no_progress
 from ..search import SearchConfig
 from .annotate import frame_rows
-from .dataset import camera_sequences, open_h36m
+from .dataset import camera_sequences, camera_views, open_h36m
 from .names import image_path
 from .protocols import first_trials, get_protocol, split_of_frames
 
@@ -73,10 +73,10 @@ def nn_baseline(config: BaselineConfig, *, progress: ProgressFactory | None = No
                                     f"--subjects {','.join(protocol.train_subjects)}")  # fmt: skip
     skeleton = bank.skeleton
     data = open_h36m(config.data, config.cameras)
-    sequences = list(camera_sequences(data, protocol.test_subjects))
-    trial_one = first_trials({(s.subject, s.sequence) for s in sequences})
+    views = camera_views(data, protocol.test_subjects)
+    trial_one = first_trials({(subject, sequence) for subject, sequence, _ in views})
     images, gt_2d, gt_3d = [], [], []
-    for seq in sequences:
+    for seq in camera_sequences(data, protocol.test_subjects):
         assert seq.camera is not None
         splits = split_of_frames(protocol, seq.subject, seq.sequence, seq.camera, seq.frames, trial_one, 1)
         splits = np.where(splits == "test", splits, None)

@@ -92,7 +92,7 @@ def open_h36m(path: str | Path, cameras: str | Path | None = None) -> H36MData:
                 raise InputError(root, "no Human3.6M data: expected <S>/MyPoseFeatures/D3_Positions/*.cdf, "
                                        "data_3d_h36m.npz (VideoPose3D) or an mmpose npz below")  # fmt: skip
             if len(kinds) > 1:
-                raise InputError(root, f"holds both VideoPose3D and mmpose npz files; give one of them")
+                raise InputError(root, "holds both VideoPose3D and mmpose npz files; give one of them")
             layout = kinds.pop()
             files = tuple(f for f, k in found if k == layout)
         folder = root
@@ -153,6 +153,17 @@ def world_sequences(data: H36MData, subjects: tuple[str, ...] = ()) -> Iterator[
             frames = np.array(sorted(by_frame), np.int64)
             positions = np.stack([by_frame[f] for f in frames.tolist()])
             yield H36MSequence(subject, sequence, None, names, positions, None, frames, str(data.files[0]), "mmpose")
+
+
+def camera_views(data: H36MData, subjects: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
+    """(subject, sequence, camera) of every view `camera_sequences` yields, in its order, without holding
+    the poses (an official tree is listed from its file names)."""
+    if data.layout == "official":
+        return [v for v in official_camera_views(data.root) if not subjects or v[0] in subjects]
+    if data.layout == "mmpose":
+        return [(s.subject, s.sequence, s.camera or "") for f in data.files for s in read_mmpose(f)
+                if not subjects or s.subject in subjects]  # fmt: skip
+    return [(s.subject, s.sequence, c) for s in world_sequences(data, subjects) for c in camera_ids()]
 
 
 def camera_sequences(data: H36MData, subjects: tuple[str, ...] = ()) -> Iterator[H36MSequence]:
