@@ -75,12 +75,15 @@ def h36m_baseline_command(
                             engine=engine, max_frames=max_frames)  # fmt: skip
     try:
         predictions = nn_baseline(config, progress=progress_bar(stderr_console(), quiet))
-        table = protocol_table(protocol, predictions.images, predictions.pred_3d, predictions.gt_3d)
+        pred, gt = predictions.pred_3d, predictions.gt_3d
+        tables = [protocol_table(protocol, predictions.images, pred, gt)]
+        if pred.shape[1] == 17:  # j13 is j17's first 13 joints (same order, same body centre): both of the paper's rows
+            tables.append(protocol_table(protocol, predictions.images, pred[:, :13], gt[:, :13]))
     except (PosebankError, ValueError) as err:
         raise fail(err) from None
-    text = format_table(table, method="nearest neighbour")
-    name = f"h36m_{table.protocol.split('-')[-1]}"
-    write_json_atomic(out / f"{name}.json", {**table.to_dict(), "method": "nearest-neighbour baseline",
+    text = "\n".join(format_table(t, method="nearest neighbour") for t in tables)
+    name = f"h36m_{tables[0].protocol.split('-')[-1]}"
+    write_json_atomic(out / f"{name}.json", {"method": "nearest-neighbour baseline", "tables": [t.to_dict() for t in tables],
                                              "config": json.loads(json.dumps(config.__dict__))})  # fmt: skip
     with atomic_path(out / f"{name}.tsv") as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")

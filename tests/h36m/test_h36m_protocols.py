@@ -164,7 +164,16 @@ def test_nearest_neighbour_baseline(copy: Path, tmp_path: Path) -> None:
                                       "--out", str(tmp_path / "nn"), "--engine", "numpy", "-q"])  # fmt: skip
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "nn" / "h36m_p1.json").read_text())
-    assert saved["aligned_mm"]["Walking"] == pytest.approx(table.aligned_mm["Walking"], abs=1e-6)
+    assert [t["joints"] for t in saved["tables"]] == [13]
+    assert saved["tables"][0]["aligned_mm"]["Walking"] == pytest.approx(table.aligned_mm["Walking"], abs=1e-6)
+    build_bank(BankConfig(sources=(("h36m", str(copy / "official")),), out=str(tmp_path / "bank17"), fps=0.0,
+                          dedup_mm=0.0, view=ViewConfig(views=30), subjects=("S1",), skeleton="j17"))  # fmt: skip
+    result = CliRunner().invoke(app, ["h36m-baseline", str(copy / "official"), "--bank", str(tmp_path / "bank17"),
+                                      "--out", str(tmp_path / "nn17"), "--engine", "numpy", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "nearest neighbour (17j, Abs.)" in result.output and "nearest neighbour (13j, Align.)" in result.output
+    saved = json.loads((tmp_path / "nn17" / "h36m_p1.json").read_text())
+    assert [t["joints"] for t in saved["tables"]] == [17, 13]
     build_bank(BankConfig(sources=(("h36m", str(copy / "official")),), out=str(tmp_path / "leak"), fps=0.0,
                           view=ViewConfig(views=2)))  # fmt: skip
     with pytest.raises(InputError, match=r"test subject\(s\) S11 of h36m-p1"):
