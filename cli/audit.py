@@ -58,7 +58,7 @@ def audit_command(
     console = Console()
     for table in summary_tables(result.report):
         console.print(table)
-    console.print(f"audit of {len(result.report['inputs'])} input(s) -> {result.page}", highlight=False)
+    console.print(f"audit of {len(result.report['inputs'])} input(s) -> {result.page}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 T = TypeVar("T")
@@ -20,7 +21,9 @@ def stderr_console() -> Console:
 def fail(err: Exception) -> typer.Exit:
     """Print `error: <err>` to stderr and return the exit (code 1) to raise. Soft-wrapped: a long
     path or message is never broken across lines, so it can be copied and grepped whole."""
-    stderr_console().print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    # The message is text, not rich markup: a path such as br[old]/x or a hint such as "[x, y, v] * 17"
+    # must print as written (and "[/x]" must not make the printer itself fail).
+    stderr_console().print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 

@@ -89,9 +89,10 @@ def build_bank_command(
 
 def _print_bank_summary(report) -> None:  # noqa: ANN001 -- posebank.bank_build.BuildReport
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"bank {report.out}")
+    table = Table(title=f"bank {escape(str(report.out))}")
     for col in ("source", "sequences", "poses", "kept", "dedup %", "rows"):
         table.add_column(col, justify="right" if col != "source" else "left")
     views = report.rows // max(1, sum(s["kept"] for s in report.stats.values()))
@@ -104,8 +105,10 @@ def _print_bank_summary(report) -> None:  # noqa: ANN001 -- posebank.bank_build.
         f"{report.rows} rows; shards written {report.shards_written}, reused {report.shards_reused}; "
         f"skipped {len(report.skipped)} file(s); {report.seconds.get('total', 0):.1f} s"
     )
+    if report.shards_damaged:
+        out.print(f"  rebuilt {report.shards_damaged} damaged shard(s) (bytes differed from those written)")
     for s in report.skipped:
-        out.print(f"  skipped {s['path']}: {s['reason']}", highlight=False)
+        out.print(f"  skipped {s['path']}: {s['reason']}", highlight=False, markup=False)
 
 
 @app.command("anchors")
@@ -141,6 +144,31 @@ def anchors_command(
         f"{report.anchors.k} anchors from {report.points} poses ({report.engine}) in {report.seconds['total']:.1f} s; "
         f"members min {m.min()} median {int(np.median(m))} max {m.max()}; inertia {report.inertia:.1f} m^2 -> {out}"
     )
+
+
+@app.command("verify")
+def verify_command(
+    path: Annotated[Path, typer.Argument(exists=True, resolve_path=True, help="An output folder of any posebank command (or a file in one).")],
+) -> None:
+    """Check an output folder fully: every file its manifest lists is there with its size and sha256,
+    reads back with the recorded rows and schema, and holds finite values; no temporary file is left.
+
+    Exit code 0 when everything checks out, 1 otherwise (each problem on one line, naming its file).
+    """
+    from posebank.errors import PosebankError
+    from posebank.verify import verify_output
+
+    try:
+        report = verify_output(path)
+    except PosebankError as err:
+        raise fail(err) from None
+    if report.ok:
+        print(f"{report.root}: {report.kind} ok: {report.files} file(s), {report.rows} rows, {report.bytes} bytes")
+        return
+    console = stderr_console()
+    for problem in report.problems:
+        console.print(problem, markup=False, highlight=False, soft_wrap=True)
+    raise fail(ValueError(f"{report.root}: {len(report.problems)} problem(s) in {report.kind} output"))
 
 
 register_annotate(app)

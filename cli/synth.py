@@ -84,10 +84,10 @@ def synth_command(
         f"synth {report.out}: {report.images} images ({report.images_rendered} rendered, {report.images_reused} kept), "
         f"{report.people} people; splits {report.splits}; shards written {report.shards_written}, "
         f"kept {report.shards_reused}; {report.images_per_second:.1f} images/s; {report.seconds.get('total', 0):.1f} s",
-        highlight=False, soft_wrap=True,
+        highlight=False, soft_wrap=True, markup=False,
     )  # fmt: skip
     if report.preview is not None:
-        console.print(f"preview: {report.preview}", highlight=False, soft_wrap=True)
+        console.print(f"preview: {report.preview}", highlight=False, soft_wrap=True, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -105,7 +105,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         with torch.serialization.safe_globals(allowed):
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 -- any unreadable file is reported the same way
-        raise InputError(path, f"cannot read checkpoint: {err}") from None
+        # Not torch's own message: it suggests weights_only=False, which would unpickle the file
+        # and could run any code in it. posebank never does that.
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights only load failed" in reason.lower() or "weights_only" in reason:
+            reason = "it holds objects other than tensors, numbers, strings and numpy arrays"
+        raise InputError(path, f"cannot read checkpoint: not a posebank checkpoint ({reason}); posebank never "
+                         "unpickles a file (that could run code from it)") from None  # fmt: skip
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise InputError(path, f"not an LCR-Net++ checkpoint of format {CHECKPOINT_FORMAT}")
     return checkpoint

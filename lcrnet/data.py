@@ -44,29 +44,39 @@ _COLUMNS = ("split", "image", "pose_2d", "visible", "occluded", "pose_3d", "box_
 
 @dataclass(frozen=True)
 class ShardSource:
-    """One folder (or file) of annotation shards and the root its `image` paths are relative to."""
+    """One folder (or file) of annotation shards and the root its `image` paths are relative to.
+
+    `image` values that leave the root (absolute, or ".." above it) are refused unless
+    `allow_outside_images_root` (posebank.verify.image_file).
+    """
 
     data: Path
     images_root: Path
+    allow_outside_images_root: bool = False
 
 
-def resolve_sources(data: Sequence[str | Path], images_root: str | Path | None = None) -> list[ShardSource]:
+def resolve_sources(
+    data: Sequence[str | Path], images_root: str | Path | None = None, *, allow_outside_images_root: bool = False
+) -> list[ShardSource]:
     """Pair each data folder with its images root.
 
     An explicit `images_root` wins (for every folder). Otherwise the shards' metadata `images_root`
     (posebank synth writes "images") is taken relative to the data folder, or to its parent when
-    the folder given is the annotations/ folder itself.
+    the folder given is the annotations/ folder itself. The shards are checked against the manifest
+    of the output that holds them (posebank.verify.check_output_files).
 
     Raises:
-        InputError: no shards in a folder, or no images root known for it.
+        InputError: no shards in a folder, a damaged or unlisted shard, or no images root known.
     """
     from posebank.shards import open_dataset, read_metadata
+    from posebank.verify import check_output_files
 
     sources = []
     for d in map(Path, data):
         files = open_dataset(d).files  # raises InputError when there is nothing to read
+        check_output_files(files)
         if images_root is not None:
-            sources.append(ShardSource(d, Path(images_root)))
+            sources.append(ShardSource(d, Path(images_root), allow_outside_images_root))
             continue
         rel = read_metadata(files[0]).get("images_root")
         if rel is None:
@@ -76,7 +86,7 @@ def resolve_sources(data: Sequence[str | Path], images_root: str | Path | None =
         found = next((c for c in candidates if c.is_dir()), None)
         if found is None:
             raise InputError(d, f"images root {rel!r} (from the shard metadata) not found next to it; give --images-root")
-        sources.append(ShardSource(d, found))
+        sources.append(ShardSource(d, found, allow_outside_images_root))
     return sources
 
 
@@ -104,15 +114,34 @@ class _People:
     head_size: npt.NDArray[np.float32]  # (R,) px, NaN when unknown
 
 
-def _read_people(source: ShardSource, num_joints: int, split: str | None) -> _People:
+def _checked_batches(source: ShardSource, files: Sequence[str]) -> Iterator:  # noqa: ANN401 -- pyarrow batches
+    """Record batches of _COLUMNS, file by file, each checked before use: finite, plausible poses
+    (posebank.verify.check_table_values) and image paths inside the images root; errors name the shard."""
     from posebank.shards import iter_batches, open_dataset
+    from posebank.verify import check_table_values, image_file
+
+    for path in files:
+        first_row = 0
+        for batch in iter_batches(open_dataset(path), columns=_COLUMNS):
+            check_table_values(batch, path, first_row=first_row)
+            for row, name in enumerate(batch.column("image").to_pylist()):
+                try:
+                    image_file(source.images_root, name, allow_outside=source.allow_outside_images_root, where=path)
+                except InputError as err:
+                    raise InputError(path, err.message, record=f"row {first_row + row}") from None
+            first_row += batch.num_rows
+            yield batch
+
+
+def _read_people(source: ShardSource, num_joints: int, split: str | None) -> _People:
+    from posebank.shards import open_dataset
 
     dataset = open_dataset(source.data)
     found = dataset.schema.field("pose_2d").type.list_size // 2
     if found != num_joints:
         raise InputError(source.data, f"shards have {found} joints, the model {num_joints}")
     parts: list[_People] = []
-    for batch in iter_batches(dataset, columns=_COLUMNS):
+    for batch in _checked_batches(source, dataset.files):
         keep = np.ones(batch.num_rows, dtype=bool)
         if split is not None:
             keep = np.asarray(batch.column("split").to_pylist()) == split

@@ -14,8 +14,10 @@ import numpy.typing as npt
 from .anchors import AnchorConfig, AnchorSet, assign_classes, finalise_clusters, kmeans, make_anchor_set, resolve_engine, to_lcrnet_layout
 from .bank import MANIFEST, Bank, open_bank
 from .config import to_dict
-from .errors import InputError, OutputConflictError
-from .provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+from .errors import InputError
+from .jobs import MANIFEST as JOB_MANIFEST
+from .jobs import JobSpec, OutputFolder
+from .provenance import git_revision, package_version, sha256_file
 
 ANCHORS_FILE = "anchors.parquet"
 LCRNET_FILE = "anchors_lcrnet.npy"
@@ -48,9 +50,12 @@ def sample_poses(bank: Bank, sample: int, seed: int) -> npt.NDArray[np.float32]:
     return np.concatenate(parts)
 
 
-def _identity(config: AnchorConfig, bank: Bank) -> str:
-    job = {k: v for k, v in to_dict(config).items() if k not in ("out", "bank", "engine")}
-    return sha256_bytes(str(sorted(job.items())), sha256_file(bank.root / MANIFEST))
+def _job_spec(config: AnchorConfig, engine: str, bank_sha: str) -> JobSpec:
+    """Every setting that changes the anchors, the engine as resolved (faiss, torch and numpy K-means
+    do not give the same centres), and the bank by content (its manifest holds every shard's sha256)."""
+    settings = {k: v for k, v in to_dict(config).items() if k not in ("out", "bank")}
+    settings["engine"] = engine
+    return JobSpec("anchors", settings, {f"bank {MANIFEST}": bank_sha}, outputs=(ANCHORS_FILE, LCRNET_FILE))
 
 
 def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorReport:
@@ -60,24 +65,26 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
         InputError: not a bank, or fewer bank rows than anchors.
         OutputConflictError: `config.out` holds anchors of another job and `overwrite` is False.
     """
-    from .shards import anchors_schema, make_table, read_metadata, write_table_atomic
-
     t0 = time.perf_counter()
     bank = open_bank(config.bank)
-    skeleton = bank.skeleton
     out = Path(config.out)
-    identity = _identity(config, bank)
-    target = out / ANCHORS_FILE
-    if target.is_file() and (out / "manifest.json").is_file():
-        previous = read_metadata(target)
-        if previous.get("identity") == identity:  # same bank and config: nothing to do
-            anchors = load_anchors(target)
-            return AnchorReport(out, anchors, previous.get("engine", config.engine), 0, float("nan"), reused=True)
-        if not overwrite:
-            raise OutputConflictError(f"{out} holds anchors of another bank or config; use --overwrite or another --out")
     if bank.num_rows < config.k:
         raise InputError(bank.root, f"the bank has {bank.num_rows} rows, fewer than --k {config.k}")
     engine = resolve_engine(config.engine)
+    spec = _job_spec(config, engine, sha256_file(bank.root / MANIFEST))
+    with OutputFolder(out, spec, overwrite=overwrite) as job:
+        done = (job.path(JOB_MANIFEST).is_file() and job.reusable(ANCHORS_FILE) and job.reusable(LCRNET_FILE))
+        if done:  # same bank and settings, files intact: nothing to do
+            return AnchorReport(out, load_anchors(job.path(ANCHORS_FILE)), engine, 0, float("nan"), reused=True)
+        report = _fit(job, config, bank, engine, t0)
+    return report
+
+
+def _fit(job: OutputFolder, config: AnchorConfig, bank: Bank, engine: str, t0: float) -> AnchorReport:
+    """K-means, then anchors.parquet, anchors_lcrnet.npy and manifest.json in an opened output folder."""
+    from .shards import anchors_schema, make_table, write_table
+
+    skeleton = bank.skeleton
     poses = sample_poses(bank, config.sample, config.seed)
     j = skeleton.num_joints
     points = poses.reshape(len(poses), j * 3).astype(np.float32)
@@ -99,8 +106,8 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
         "pose_2d": "orthographic projection normalised to [0,1] in the joints' box (+10% margin); "
         "pose_2d_upper in the box of the upper-body joints",
         "config": {k: v for k, v in to_dict(config).items() if k != "out"},  # same job, same bytes anywhere
-        "identity": identity,
-        "bank_manifest_sha256": sha256_file(bank.root / MANIFEST),
+        "identity": job.spec.identity,
+        "bank_manifest_sha256": job.spec.inputs[f"bank {MANIFEST}"],
         "version": package_version(),
         "git_rev": git_revision(),
     }
@@ -108,12 +115,13 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
     columns = {"anchor_id": np.arange(k), "pose_3d": anchors.pose_3d, "pose_2d_full": anchors.pose_2d_full,
                "pose_2d_upper": anchors.pose_2d_upper, "members": anchors.members}  # fmt: skip
     table = make_table(anchors_schema(j), columns, metadata)
-    write_table_atomic(table, target)
-    from .provenance import atomic_path
+    job.write(ANCHORS_FILE, lambda tmp: write_table(table, tmp))
 
-    with atomic_path(out / LCRNET_FILE) as tmp:
+    def save_release(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.save(f, to_lcrnet_layout(anchors))
+
+    job.write(LCRNET_FILE, save_release)
     seconds["total"] = time.perf_counter() - t0
     manifest = {
         **metadata,
@@ -123,22 +131,33 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
         "iteration_stats": stats,
         "members": anchors.members.tolist(),
         "nearest_anchor_counts": class_counts.tolist(),
-        "files": [{"file": n, "sha256": sha256_file(out / n)} for n in (ANCHORS_FILE, LCRNET_FILE)],
+        "files": [{"file": n, "sha256": job.entry(n)["sha256"]} for n in (ANCHORS_FILE, LCRNET_FILE)],
     }
-    write_json_atomic(out / "manifest.json", manifest)
-    return AnchorReport(out, anchors, engine, len(points), inertia, seconds)
+    job.finish(manifest)
+    return AnchorReport(job.out, anchors, engine, len(points), inertia, seconds)
 
 
 def load_anchors(path: str | Path) -> AnchorSet:
-    """Read anchors.parquet (or a folder holding it) back into an AnchorSet."""
+    """Read anchors.parquet (or a folder holding it) back into an AnchorSet, checked against the
+    manifest beside it (sha256) and for finite, plausible values.
+
+    Raises:
+        InputError: no such file, or a damaged one (named).
+    """
     from .shards import read_table, to_numpy
+    from .verify import check_output_files, check_table_values
 
     path = Path(path)
     if path.is_dir():
         path = path / ANCHORS_FILE
     if not path.is_file():
         raise InputError(path, "no anchors file (run `posebank anchors` first)")
-    table = read_table(path)
+    check_output_files([path], sha256=True)  # one small file: always hashed
+    try:
+        table = read_table(path)
+    except (OSError, ValueError) as err:
+        raise InputError(path, f"cannot read it as Parquet ({err})") from None
+    check_table_values(table, path)
     j = table.schema.field("pose_3d").type.list_size // 3
     return AnchorSet(
         to_numpy(table.column("pose_3d"), (j, 3)),

@@ -25,10 +25,11 @@ from .bank import MANIFEST, Bank, open_bank
 from .boxes import pose_box
 from .complete import LABEL_MODES, complete_2d, depth_transfer_3d, masked_centre_scale, match_spread, topk_weighted_3d
 from .config import to_dict
-from .errors import InputError, OutputConflictError
+from .errors import InputError
+from .jobs import JobSpec, OutputFolder
 from .matching import gather_matches, search_bank
 from .progress import ProgressFactory, no_progress
-from .provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+from .provenance import git_revision, package_version, sha256_bytes, sha256_file
 from .search import SearchConfig, resolve_engine
 from .skeleton import Skeleton
 
@@ -172,9 +173,16 @@ def boxes(pose_2d: npt.NDArray[np.floating], visible: npt.NDArray[np.bool_], ske
     return full_box, upper_box
 
 
-def _identity(config: AnnotateConfig, bank: Bank, annotation_sha: str) -> str:
-    job = {k: v for k, v in to_dict(config).items() if k not in ("out", "bank", "annotation_file", "engine", "bank_block_rows")}
-    return sha256_bytes(str(sorted(job.items())), sha256_file(bank.root / MANIFEST), annotation_sha)
+def _job_spec(config: AnnotateConfig, engine: str, bank_sha: str, annotation_sha: str) -> JobSpec:
+    """Every setting that changes the labels, with the engine as resolved (auto picks by machine, and
+    an approximate engine gives other matches), and the two inputs by content: the bank's manifest
+    (which holds every shard's sha256) and the annotation file. Paths, --out and the block size
+    (memory only) stay out, so a moved job still resumes."""
+    skip = ("out", "bank", "annotation_file", "bank_block_rows")
+    settings = {k: v for k, v in to_dict(config).items() if k not in skip}
+    settings["engine"] = engine
+    return JobSpec("annotations", settings, {f"bank {MANIFEST}": bank_sha, "annotation file": annotation_sha},
+                   outputs=(SHARDS_DIR,))  # fmt: skip
 
 
 def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: ProgressFactory | None = None) -> AnnotateReport:
@@ -185,7 +193,6 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
         OutputConflictError: `config.out` holds another job's annotations and `overwrite` is False.
     """
     from .datasets2d import read_annotations, to_canonical_2d
-    from .shards import annotations_schema, make_table, read_metadata, write_table_atomic
 
     t0 = time.perf_counter()
     progress = progress or no_progress
@@ -201,13 +208,32 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
     if config.split and config.dataset == "mpii" and path.suffix.lower() in (".json", ".h5"):
         options["split"] = config.split
     people = read_annotations(config.dataset, path, **options)
+    if len(people) == 0:
+        raise InputError(path, f"holds no people ({people.source_format}): nothing to annotate")
     canon = to_canonical_2d(people, skeleton.name)
 
     out = Path(config.out)
-    identity = _identity(config, bank, annotation_sha)
-    _check_out(out, identity, overwrite)
     search = SearchConfig(engine=config.engine, seed=config.seed)
     report = AnnotateReport(out=out, people=len(people), engine=resolve_engine(config.engine))
+    bank_sha = sha256_file(bank.root / MANIFEST)
+    spec = _job_spec(config, report.engine, bank_sha, annotation_sha)
+    with OutputFolder(out, spec, overwrite=overwrite) as job:
+        manifest = _annotate(job, config, bank, people, canon, search, report, progress)
+        job.finish(manifest)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _annotate(
+    job: OutputFolder, config: AnnotateConfig, bank: Bank, people: Any, canon: Any, search: SearchConfig,
+    report: AnnotateReport, progress: ProgressFactory,
+) -> dict[str, Any]:  # fmt: skip
+    """Label every shard that does not verify on disk; returns the manifest."""
+    from .shards import annotations_schema, make_table, read_metadata, write_table
+
+    skeleton = bank.skeleton
+    path = Path(config.annotation_file)
+    identity = job.spec.identity
     metadata_base = {
         "kind": "annotations",
         "dataset": config.dataset,
@@ -220,8 +246,9 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
         # Without --out, so that the same job written elsewhere gives the same bytes.
         "config": {k: v for k, v in to_dict(config).items() if k != "out"},
         "identity": identity,
-        "bank_manifest_sha256": sha256_file(bank.root / MANIFEST),
-        "annotation_file": {"path": str(path), "sha256": annotation_sha, "format": people.source_format},
+        "bank_manifest_sha256": job.spec.inputs[f"bank {MANIFEST}"],
+        "annotation_file": {"path": str(path), "sha256": job.spec.inputs["annotation file"],
+                            "format": people.source_format},
         "version": package_version(),
         "git_rev": git_revision(),
     }
@@ -230,9 +257,9 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
     for index, start in enumerate(starts):
         sl = slice(start, start + config.people_per_shard)
         rel = f"{SHARDS_DIR}/part-{index:05d}.parquet"
-        target = out / rel
+        target = job.path(rel)
         key = sha256_bytes(identity, str(sl.start), str(sl.stop))
-        if target.is_file() and read_metadata(target).get("shard_key") == key:
+        if job.reusable(rel) and read_metadata(target).get("shard_key") == key:
             report.shards_reused += 1
         else:
             labels = label_people(
@@ -242,17 +269,19 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
             )  # fmt: skip
             table = make_table(annotations_schema(skeleton.num_joints),
                                _columns(people, canon, labels, sl, skeleton), {**metadata_base, "shard_key": key})  # fmt: skip
-            write_table_atomic(table, target)
+            job.write(rel, lambda tmp: write_table(table, tmp))
             report.shards_written += 1
         meta_rows = _shard_summary(target)
         flag_counts.update(meta_rows["flags"])
         distances.append(meta_rows["distances"])
-        shards.append({"file": rel, "rows": meta_rows["rows"], "sha256": sha256_file(target)})
+        shards.append({"file": rel, "rows": meta_rows["rows"], "sha256": job.entry(rel)["sha256"]})
+    wanted = {e["file"] for e in shards}
+    on_disk = {f"{SHARDS_DIR}/{f.name}" for f in job.path(SHARDS_DIR).glob("*.parquet")}
+    job.forget(sorted(on_disk - wanted))  # shards of more people, from an earlier run of other settings
     dist = np.concatenate(distances) if distances else np.zeros(0)
     report.matched = int(np.isfinite(dist).sum())
     report.flags = dict(flag_counts)
-    report.seconds = time.perf_counter() - t0
-    manifest = {
+    return {
         **metadata_base,
         "engine": report.engine,
         "people": report.people,
@@ -261,8 +290,6 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
         "match_distance": _quantiles(dist[np.isfinite(dist)]),
         "shards": shards,
     }
-    write_json_atomic(out / "manifest.json", manifest)
-    return report
 
 
 def _columns(people: Any, canon: Any, labels: Labels, sl: slice, skeleton: Skeleton) -> dict[str, Any]:
@@ -307,25 +334,3 @@ def _quantiles(d: npt.NDArray[np.floating]) -> dict[str, float]:
         return {}
     qs = np.quantile(d, [0.0, 0.25, 0.5, 0.75, 0.95, 1.0])
     return {"mean": float(d.mean()), **{f"q{int(q * 100):02d}": float(v) for q, v in zip([0, 0.25, 0.5, 0.75, 0.95, 1], qs)}}
-
-
-def _check_out(out: Path, identity: str, overwrite: bool) -> None:
-    import json
-
-    manifest = out / "manifest.json"
-    if manifest.is_file():
-        previous = json.loads(manifest.read_text(encoding="utf-8")).get("identity")
-        if previous == identity:
-            return
-        if not overwrite:
-            raise OutputConflictError(f"{out} holds annotations of another job; use another --out or --overwrite")
-    if (out / SHARDS_DIR).is_dir():
-        from .shards import read_metadata
-
-        stale = [p for p in (out / SHARDS_DIR).glob("*.parquet") if read_metadata(p).get("identity") != identity]
-        if stale and not overwrite:
-            raise OutputConflictError(f"{out} holds annotation shards of another job; use another --out or --overwrite")
-        for p in stale:
-            p.unlink()
-    if overwrite and manifest.is_file():
-        manifest.unlink()

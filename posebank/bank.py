@@ -1,5 +1,8 @@
 """Open a projection bank built by `posebank build-bank` and get its arrays.
 
+Opening checks the shards against manifest.json (size always, sha256 when cheap: posebank.verify),
+and every batch read is checked for finite, plausible poses, so a damaged shard is named, never used.
+
     >>> bank = open_bank("demo/bank")
     >>> pose_2d, pose_3d = bank.poses(columns=("pose_2d", "pose_3d"))   # (N, J, 2), (N, J, 3) float32
     >>> df = bank.to_pandas(columns=["pose_id", "view_id", "source"])
@@ -63,28 +66,51 @@ class Bank:
         self, columns: Sequence[str] = ("pose_2d",), batch_size: int = 262_144, filter: Any = None
     ) -> Iterator[dict[str, npt.NDArray[Any]]]:
         """Stream the bank in batches: dict column -> array; pose columns come as (n, J, 2|3) float32."""
-        from .shards import iter_batches, to_numpy
+        from .shards import iter_batches, open_dataset
+        from .verify import check_table_values
 
         j = self.skeleton.num_joints
         shapes = {"pose_2d": (j, 2), "pose_3d": (j, 3)}
-        for batch in iter_batches(self.dataset, columns, batch_size=batch_size, filter=filter):
-            out: dict[str, npt.NDArray[Any]] = {}
-            for name in columns:
-                col = batch.column(name)
-                out[name] = to_numpy(col, shapes[name]) if name in shapes else col.to_numpy(zero_copy_only=False)
-            yield out
+        # Shard by shard (pyarrow's batches never span files anyway), so that a bad value names its file.
+        for path in self.shard_paths:
+            first_row = 0
+            for batch in iter_batches(open_dataset(path), columns, batch_size=batch_size, filter=filter):
+                check_table_values(batch, path, first_row=first_row)
+                first_row += batch.num_rows
+                yield self._arrays(batch, columns, shapes)
+
+    @staticmethod
+    def _arrays(batch: Any, columns: Sequence[str], shapes: dict[str, tuple[int, int]]) -> dict[str, npt.NDArray[Any]]:
+        from .shards import to_numpy
+
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name in columns:
+            col = batch.column(name)
+            out[name] = to_numpy(col, shapes[name]) if name in shapes else col.to_numpy(zero_copy_only=False)
+        return out
 
     def take(self, rows: npt.NDArray[np.integer], columns: Sequence[str] = ("pose_2d", "pose_3d")) -> dict[str, npt.NDArray[Any]]:
         """Some rows (global indices in shard order, as `iter_poses` streams them) as arrays."""
-        from .shards import to_numpy
+        from .verify import check_table_values
 
         j = self.skeleton.num_joints
         shapes = {"pose_2d": (j, 2), "pose_3d": (j, 3)}
-        table = self.dataset.take(np.asarray(rows, dtype=np.int64), columns=list(columns))
-        return {
-            c: to_numpy(table.column(c), shapes[c]) if c in shapes else table.column(c).to_numpy()
-            for c in columns
-        }
+        rows = np.asarray(rows, dtype=np.int64)
+        table = self.dataset.take(rows, columns=list(columns))
+        try:
+            check_table_values(table, self.root)
+        except InputError as err:  # name the shard and its row, not the bank
+            raise self._locate(err, rows) from None
+        return self._arrays(table, columns, shapes)
+
+    def _locate(self, err: InputError, rows: npt.NDArray[np.int64]) -> InputError:
+        """The error of a bad value among `rows`, naming the shard that holds it and its row there."""
+        taken = int(str(err.record).split()[-1])  # "row N" of the taken table
+        row = int(rows[taken])
+        ends = np.cumsum([s["rows"] for s in self.manifest["shards"]])
+        shard = int(np.searchsorted(ends, row, side="right"))
+        start = int(ends[shard - 1]) if shard else 0
+        return InputError(self.shard_paths[shard], err.message, record=f"row {row - start}")
 
     def poses(self, columns: Sequence[str] = ("pose_2d", "pose_3d"), filter: Any = None) -> tuple[npt.NDArray[Any], ...]:
         """Whole columns as arrays, in `columns` order (pose columns (N, J, 2|3) float32)."""
@@ -95,17 +121,31 @@ class Bank:
         return tuple(np.concatenate(parts[c]) if parts[c] else np.zeros(0) for c in columns)
 
 
-def open_bank(path: str | Path) -> Bank:
+def open_bank(path: str | Path, *, verify: bool = True) -> Bank:
     """Open a bank folder written by `build-bank`.
 
+    Args:
+        path: the folder.
+        verify: check the shards against the manifest (posebank.verify.check_files: size, and
+            sha256 when they total at most CHEAP_SHA256_BYTES). Batches read are always checked.
+
     Raises:
-        InputError: no manifest.json (not a bank, or a build that has not finished).
+        InputError: no manifest.json (not a bank, or a build that has not finished), or a shard
+            missing or damaged (named).
     """
     root = Path(path)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise InputError(root, f"not a bank: no {MANIFEST} (was build-bank run to completion?)")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("kind") != "bank":
-        raise InputError(manifest_path, f"not a bank manifest (kind={manifest.get('kind')!r})")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise InputError(manifest_path, f"not valid JSON ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != "bank":
+        kind = manifest.get("kind") if isinstance(manifest, dict) else None
+        raise InputError(manifest_path, f"not a bank manifest (kind={kind!r})")
+    if verify:
+        from .verify import check_files, manifest_files
+
+        check_files(root, manifest_files(manifest))
     return Bank(root=root, manifest=manifest)

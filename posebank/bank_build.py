@@ -12,9 +12,7 @@ every shard with its rows and sha256.
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -25,20 +23,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .bank import MANIFEST, SHARDS_DIR
+from .bank import SHARDS_DIR
 from .canonical import CanonicalPoses, canonical_poses
 from .config import SOURCES, BankConfig, to_dict, to_json
 from .dedup import deduplicate
-from .errors import InputError, OutputConflictError
+from .errors import InputError
+from .jobs import JobSpec, OutputFolder
 from .progress import ProgressFactory, no_progress
-from .provenance import atomic_path, git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+from .provenance import atomic_path, git_revision, package_version, sha256_bytes, sha256_file
 from .skeleton import Skeleton, get_skeleton
 from .sources import DiscoveryProblem, MotionJob, discover
 from .views import Views, draw_views, hash_ids, project_views
 
 LOG = logging.getLogger(__name__)
-CACHE_DIR = ".cache"
-JOB_FILE = ".job.json"
+CACHE_DIR = ".cache"  # scratch: valid for any job (keyed by content), kept by --overwrite
 # Bump when the per-file output changes meaning, so old caches are not reused.
 _CACHE_VERSION = 1
 
@@ -52,6 +50,8 @@ class BuildReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     shards_written: int = 0
     shards_reused: int = 0
+    shards_damaged: int = 0  # on disk with other bytes than recorded: rebuilt (counted in shards_written)
+    temp_files_removed: int = 0  # left by an interrupted run
     rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -78,26 +78,10 @@ def _hash_inputs(jobs: list[MotionJob]) -> list[_Input]:
     return out
 
 
-def _check_out(out: Path, identity: str, overwrite: bool) -> None:
-    """Refuse an --out that holds another job's output, unless overwriting (the cache is kept:
-    it is keyed by content, so it is valid for any job)."""
-    job_file = out / JOB_FILE
-    if job_file.is_file():
-        previous = json.loads(job_file.read_text(encoding="utf-8")).get("identity")
-        if previous == identity:
-            return
-        if not overwrite:
-            raise OutputConflictError(
-                f"{out} holds a bank built from other inputs or another config; "
-                "use another --out, or --overwrite to replace it"
-            )
-    elif (out / SHARDS_DIR).exists() and not overwrite:
-        raise OutputConflictError(f"{out} holds shards of an unknown job; use another --out or --overwrite")
-    for stale in (out / SHARDS_DIR, out / MANIFEST):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
+def _job_spec(config: BankConfig, inputs: list[_Input]) -> JobSpec:
+    """The output-folder identity: the config (all but --out and --workers) and every input file's sha256."""
+    files = {f"{i.job.source}:{p}": h for i in inputs for p, h in zip(i.job.paths, i.sha256)}
+    return JobSpec("bank", config.job_identity(), files, outputs=(SHARDS_DIR,))
 
 
 def _cache_path(out: Path, item: _Input, config: BankConfig) -> Path:
@@ -183,8 +167,11 @@ def _cached_keep_mask(
     key = sha256_bytes(source, skeleton.name, repr(float(dedup_mm)), str(_CACHE_VERSION), *keys)[:20]
     path = out / CACHE_DIR / f"dedup-{source}-{key}.npy"
     if path.is_file():
-        keep = np.load(path)
-        if keep.shape == (len(all_poses),):
+        try:
+            keep = np.load(path)
+        except (OSError, ValueError):  # a damaged cache file is recomputed, never trusted
+            keep = None
+        if keep is not None and keep.shape == (len(all_poses),) and keep.dtype == np.bool_:
             return keep
     keep = deduplicate(all_poses, skeleton, dedup_mm)
     with atomic_path(path) as tmp:
@@ -263,11 +250,12 @@ def _shard_table(part: _SourcePoses, sl: slice, config: BankConfig, skeleton: Sk
 
 
 def _write_shards(
-    parts: list[_SourcePoses], config: BankConfig, skeleton: Skeleton, out: Path, progress: ProgressFactory,
+    parts: list[_SourcePoses], config: BankConfig, skeleton: Skeleton, job: OutputFolder, progress: ProgressFactory,
     report: BuildReport,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Stage 3: write (or reuse) every shard; return the manifest's shard list."""
-    from .shards import read_metadata, write_table_atomic
+    """Stage 3: write every shard, or reuse one whose bytes verify against the journal and whose
+    content key matches; return the manifest's shard list."""
+    from .shards import read_metadata, write_table
 
     identity = to_json(config.job_identity())
     plan = []
@@ -277,24 +265,25 @@ def _write_shards(
     shards = []
     for part, index, sl in progress(plan, "writing shards", len(plan)):
         rel = f"{SHARDS_DIR}/{part.source}-{index:05d}.parquet"
-        path = out / rel
         shard_key = sha256_bytes(identity, part.pose_ids[sl].tobytes(), part.poses_m[sl].tobytes())
-        reuse = path.is_file() and read_metadata(path).get("shard_key") == shard_key
-        if reuse:
+        damaged = len(job.damaged)
+        if job.reusable(rel) and read_metadata(job.path(rel)).get("shard_key") == shard_key:
             report.shards_reused += 1
+            entry = job.entry(rel)
         else:
             used = sorted(set(part.sequences[sl]))
             inputs = [i for i in part.inputs if i.job.sequence in used]
             table = _shard_table(part, sl, config, skeleton, _shard_metadata(config, skeleton, shard_key, inputs))
-            write_table_atomic(table, path)
+            entry = job.write(rel, lambda tmp: write_table(table, tmp))
             report.shards_written += 1
+        report.shards_damaged += len(job.damaged) - damaged
         rows = len(part.pose_ids[sl]) * config.view.views
-        shards.append({"file": rel, "source": part.source, "rows": rows, "sha256": sha256_file(path),
-                       "bytes": path.stat().st_size})  # fmt: skip
+        shards.append({"file": rel, "source": part.source, "rows": rows, "sha256": entry["sha256"],
+                       "bytes": entry["bytes"]})  # fmt: skip
     wanted = {s["file"] for s in shards}
-    for f in (out / SHARDS_DIR).glob("*.parquet"):
-        if f"{SHARDS_DIR}/{f.name}" not in wanted:  # left by an interrupted build of other content
-            f.unlink()
+    # Shards of other content, left by an interrupted build (on disk or only in the journal).
+    on_disk = {f"{SHARDS_DIR}/{f.name}" for f in job.path(SHARDS_DIR).glob("*.parquet")}
+    job.forget(sorted((on_disk | {f for f in job.files if f.startswith(f"{SHARDS_DIR}/")}) - wanted))
     return shards
 
 
@@ -340,15 +329,24 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
         first = problems[0]
         raise InputError(first.path, f"{first.reason} ({len(problems)} such file(s); --skip-bad to go on without)")
     inputs = _hash_inputs(jobs)
-    identity = sha256_bytes(to_json(config.job_identity()), *sorted(i.key for i in inputs))
-    out.mkdir(parents=True, exist_ok=True)
-    _check_out(out, identity, overwrite)
-    write_json_atomic(out / JOB_FILE, {"identity": identity, "config": to_dict(config)})
-    report.seconds["discover_and_hash"] = time.perf_counter() - t0
+    with OutputFolder(out, _job_spec(config, inputs), overwrite=overwrite) as job:
+        report.temp_files_removed = len(job.removed_temp)
+        report.seconds["discover_and_hash"] = time.perf_counter() - t0
+        report.skipped = [{"path": p.path, "reason": p.reason} for p in problems]
+        manifest = _build(job, config, skeleton, inputs, report, progress)
+        job.finish(manifest)
+    report.seconds["total"] = time.perf_counter() - t0
+    return report
 
+
+def _build(
+    job: OutputFolder, config: BankConfig, skeleton: Skeleton, inputs: list[_Input], report: BuildReport,
+    progress: ProgressFactory,
+) -> dict[str, Any]:  # fmt: skip
+    """Stages 1-3 into an opened output folder; returns the manifest."""
     t = time.perf_counter()
-    poses, skipped = _read_all(inputs, config, out, progress)
-    report.skipped = [{"path": p.path, "reason": p.reason} for p in problems] + skipped
+    poses, skipped = _read_all(inputs, config, job.out, progress)
+    report.skipped += skipped
     report.seconds["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -360,12 +358,12 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
     report.seconds["dedup"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    shards = _write_shards(parts, config, skeleton, out, progress, report)
+    shards = _write_shards(parts, config, skeleton, job, progress, report)
     report.rows = sum(s["rows"] for s in shards)
     report.seconds["views_and_write"] = time.perf_counter() - t
 
     read_ok = {i.key for i in inputs} & set(poses)
-    manifest = {
+    return {
         "kind": "bank",
         "version": package_version(),
         "git_rev": git_revision(),
@@ -373,7 +371,9 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
         "skeleton": {"name": skeleton.name, "joint_names": list(skeleton.joint_names)},
         "units": "m",
         "config": to_dict(config),
-        "identity": identity,
+        # The bank's content identity (config and input digests), as before the output-folder
+        # journal existed: synth and annotate record this manifest's sha256, so it must not change.
+        "identity": sha256_bytes(to_json(config.job_identity()), *sorted(i.key for i in inputs)),
         "inputs": [
             {"source": i.job.source, "subject": i.job.subject, "sequence": i.job.sequence,
              "files": [{"path": p, "sha256": h} for p, h in zip(i.job.paths, i.sha256)],
@@ -385,6 +385,4 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
         "rows": report.rows,
         "shards": shards,
     }
-    write_json_atomic(out / MANIFEST, manifest)
-    report.seconds["total"] = time.perf_counter() - t0
-    return report
+

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -49,18 +50,51 @@ def git_revision() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
+TMP_SUFFIX = ".tmp"  # temporary files are ".<final name>.<random>.tmp" beside their final path
+
+
+def is_temp_file(path: str | Path) -> bool:
+    """True for a temporary file that `atomic_path` creates (left behind only by a killed process)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(TMP_SUFFIX) and name.count(".") >= 3
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask can only be read by setting it, which
+    would briefly give other threads' new files the wrong mode)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds.
 
     A crash or an error never leaves a half-written `final` behind, and never removes the old one.
+    The file gets the mode the umask gives new files (0666 & ~umask). A process killed with SIGKILL
+    leaves its temporary file; `posebank.jobs.OutputFolder` removes such files on the next run.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX, dir=final.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp creates the file 0600 whatever the umask; the result is an ordinary output file,
+        # so it gets the mode open() would have given it (a bank on shared storage stays readable).
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):

@@ -171,10 +171,16 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pa.Tab
     return pq.read_table(path, columns=list(columns) if columns else None)
 
 
+def write_table(table: pa.Table, path: str | Path, *, row_group_size: int = 100_000) -> None:
+    """Write `table` to `path` as zstd-compressed Parquet, in place (for a path that is already a
+    temporary file: posebank.jobs.OutputFolder.write). The same table gives the same bytes."""
+    pq.write_table(table, path, compression="zstd", row_group_size=row_group_size)
+
+
 def write_table_atomic(table: pa.Table, path: str | Path, *, row_group_size: int = 100_000) -> None:
     """Write `table` to `path` (zstd-compressed Parquet) via a temporary file and a rename."""
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size)
+        write_table(table, tmp, row_group_size=row_group_size)
 
 
 def validate(table: pa.Table, schema: pa.Schema, *, path: str | Path = "") -> None:

@@ -83,15 +83,17 @@ def _bvh_jobs(root: Path) -> tuple[list[MotionJob], list[DiscoveryProblem]]:
 def _poseprior_jobs(root: Path) -> tuple[list[MotionJob], list[DiscoveryProblem]]:
     from scipy.io import whosmat  # scipy is heavy: only when Pose Prior is asked for
 
-    jobs = []
+    jobs, problems = [], []
     for f in _files(root, ".mat"):
         try:
             names = {name for name, _, _ in whosmat(f)}
-        except Exception:  # noqa: BLE001 -- an unreadable .mat is not a Pose Prior file; it is reported below
-            names = set()
+        except Exception as err:  # noqa: BLE001 -- scipy raises several types for a damaged file
+            # Reported, not skipped in silence: build-bank fails on it (or lists it with --skip-bad).
+            problems.append(DiscoveryProblem(str(f), f"cannot read this MATLAB file ({type(err).__name__}: {err})"))
+            continue
         if "S" in names:
             jobs.append(MotionJob("poseprior", "poseprior", f.stem, (str(f),)))
-    return jobs, []
+    return jobs, problems
 
 
 def discover(source: str, root: str | Path) -> tuple[list[MotionJob], list[DiscoveryProblem]]:
@@ -118,6 +120,6 @@ def discover(source: str, root: str | Path) -> tuple[list[MotionJob], list[Disco
     if not jobs:
         what = {"cmu": "*.amc with their *.asf", "hdm05": "*.amc with their *.asf", "bvh": "*.bvh",
                 "poseprior": ".mat files with an S matrix", "h36m": "Human3.6M sequences"}[source]  # fmt: skip
-        detail = f" ({len(problems)} unusable: {problems[0].reason})" if problems else ""
+        detail = f" ({len(problems)} unusable file(s), e.g. {problems[0].path}: {problems[0].reason})" if problems else ""
         raise InputError(root, f"{source}: no motions found (looked for {what}){detail}")
     return jobs, problems

@@ -151,3 +151,22 @@ def test_coco_resume_and_conflict(bank_dir: Path, shared_data: Path, tmp_path: P
     for column in ("pose_2d", "match_pose_id", "match_distance"):  # same inputs, same labels (NaN = NaN)
         np.testing.assert_array_equal(np.array(again.column(column).to_pylist(), dtype=float),
                                       np.array(table.column(column).to_pylist(), dtype=float))  # fmt: skip
+
+
+def test_files_without_people_are_refused_naming_them(bank_dir: Path, tmp_path: Path) -> None:
+    """An MPII JSON holding [] (and a COCO file whose annotations are empty) used to fail with
+    "cannot reshape array of size 0", no file named; now the file is named and no --out is made."""
+    import json
+
+    from posebank.errors import InputError
+
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    with pytest.raises(InputError, match="holds no records") as info:
+        _annotate(bank_dir, tmp_path / "out", empty, "mpii")
+    assert info.value.path == empty
+    coco = json.loads((Path(__file__).resolve().parent / "fixtures" / "coco" / "mmpose_test_coco.json").read_text())
+    (tmp_path / "person_keypoints_val.json").write_text(json.dumps({**coco, "annotations": []}))
+    with pytest.raises(InputError, match=r"person_keypoints_val\.json: holds no people"):
+        _annotate(bank_dir, tmp_path / "out", tmp_path / "person_keypoints_val.json", "coco")
+    assert not (tmp_path / "out").exists()

@@ -59,3 +59,26 @@ def test_canonical_poses_are_plausible_bodies(shared_data: Path, source: str, fo
         upright = np.percentile(head - ankles, 90)
         assert 1.2 < upright < 1.9 or source == "poseprior" and 0.5 < upright < 1.9, (job.sequence, upright)
         assert np.median(head - hips) > 0.4
+
+
+def test_a_corrupt_pose_prior_file_is_named(tmp_path: Path) -> None:
+    """An unreadable .mat beside a good one used to be skipped in silence (exit 0, skipped [])."""
+    from scipy.io import savemat
+
+    from posebank.errors import InputError
+
+    root = tmp_path / "poseprior"
+    root.mkdir()
+    savemat(root / "good.mat", {"S": np.arange(6 * 18, dtype=np.float64).reshape(6, 18)})
+    (root / "bad.mat").write_bytes((root / "good.mat").read_bytes()[:40])  # a download cut short
+    jobs, problems = discover("poseprior", root)
+    assert [j.sequence for j in jobs] == ["good"]
+    assert [p.path for p in problems] == [str(root / "bad.mat")] and "cannot read this MATLAB file" in problems[0].reason
+    config = BankConfig(sources=(("poseprior", str(root)),), out=str(tmp_path / "bank"), view=ViewConfig(views=1), fps=0)
+    with pytest.raises(InputError, match=r"bad\.mat: cannot read this MATLAB file"):
+        build_bank(config)
+    report = build_bank(BankConfig(**{**config.__dict__, "skip_bad": True}))
+    assert [s["path"] for s in report.skipped] == [str(root / "bad.mat")]
+    (root / "good.mat").unlink()
+    with pytest.raises(InputError, match=r"no motions found .*bad\.mat: cannot read this MATLAB file"):
+        discover("poseprior", root)

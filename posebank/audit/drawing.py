@@ -18,10 +18,16 @@ _MARGIN = 0.35  # crop around the person: this share of the pose's box on every 
 
 
 def _image(images_root: Path | None, relative: str) -> Any:
-    """The image as an (H, W, 3) uint8 array, or None when there is no root or no such file."""
+    """The image as an (H, W, 3) uint8 array, or None when there is no root or no such file.
+
+    Raises:
+        InputError: `relative` leaves the images root (posebank.verify.image_file).
+    """
     if images_root is None:
         return None
-    path = images_root / relative
+    from ..verify import image_file
+
+    path = image_file(images_root, relative)
     if not path.is_file():
         return None
     from PIL import Image, UnidentifiedImageError

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..verify import check_output_files
 
 KINDS = ("bank", "anchors", "annotations")
 
@@ -103,6 +104,7 @@ def resolve_inputs(paths: tuple[str, ...] | list[str]) -> list[AuditInput]:
     for p in paths:
         path = Path(p).expanduser().resolve()
         kind, files = detect_kind(path)
+        check_output_files(files)  # banks are checked by open_bank
         label = _label(path, kind)
         base, n = label, 2
         while label in seen:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import to_dict
-from ..errors import InputError, OutputConflictError
-from ..provenance import package_version, sha256_bytes, write_json_atomic
+from ..errors import InputError
+from ..jobs import JobSpec, OutputFolder
+from ..provenance import package_version, write_json_atomic
 from .config import AuditConfig
 from .inputs import AuditInput, resolve_inputs
 
@@ -39,29 +40,12 @@ class AuditResult:
         return self.out / PAGE_FILE
 
 
-def _identity(config: AuditConfig, inputs: list[AuditInput]) -> str:
-    job = {k: v for k, v in to_dict(config).items() if k not in ("out", "paths")}
-    return sha256_bytes(json.dumps(job, sort_keys=True), *(f"{i.kind}:{i.path}" for i in inputs))
-
-
-def _prepare_out(out: Path, identity: str, overwrite: bool) -> None:
-    """Refuse an --out holding another audit (unless overwrite); remove the files an earlier audit
-    wrote there, so no stale plot survives."""
-    previous = out / REPORT_FILE
-    if previous.is_file():
-        try:
-            old = json.loads(previous.read_text(encoding="utf-8"))
-        except ValueError:
-            old = {}
-        if old.get("identity") != identity and not overwrite:
-            raise OutputConflictError(f"{out} holds an audit of other inputs or options; use another --out or --overwrite")
-        for name in [*old.get("files", []), REPORT_FILE]:
-            f = out / name
-            if "/" not in name and f.is_file():
-                f.unlink()
-    elif out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise OutputConflictError(f"{out} is not empty and holds no audit; use another --out or --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+def _job_spec(config: AuditConfig, inputs: list[AuditInput]) -> JobSpec:
+    """The audit's options (all but --out) and its inputs by kind and path. The folder is the audit's
+    alone (file names depend on the inputs' labels), and an audit is always recomputed whole."""
+    settings = {k: v for k, v in to_dict(config).items() if k not in ("out", "paths")}
+    settings["inputs"] = [f"{i.kind}:{i.path}" for i in inputs]
+    return JobSpec("audit", settings, exclusive=True)
 
 
 def _usage_anchors(config: AuditConfig, inputs: list[AuditInput]) -> Path | None:
@@ -87,6 +71,19 @@ def run_audit(config: AuditConfig, *, overwrite: bool = False, progress: Any = N
         InputError: a path that is none of bank, anchors or annotations; a bad --anchors or --compare-bank.
         OutputConflictError: `config.out` holds another audit and `overwrite` is False.
     """
+    if not config.paths:
+        raise ValueError("nothing to audit: give one or more banks, anchor tables or annotation folders")
+    inputs = resolve_inputs(config.paths)
+    spec = _job_spec(config, inputs)
+    with OutputFolder(Path(config.out), spec, overwrite=overwrite) as job:
+        job.clear()  # recomputed whole: no plot of an earlier run survives
+        result = _audit(job, config, inputs, progress)
+        job.record_many(f for f in result.files if job.path(f).is_file())
+    return result
+
+
+def _audit(job: OutputFolder, config: AuditConfig, inputs: list[AuditInput], progress: Any) -> AuditResult:
+    """Every figure, the page and audit.json, into an opened output folder."""
     from ..anchors_build import load_anchors
     from ..bank import open_bank
     from .anchors_audit import AnchorUsage, audit_anchor_table
@@ -94,12 +91,8 @@ def run_audit(config: AuditConfig, *, overwrite: bool = False, progress: Any = N
     from .bank_audit import audit_bank
     from .compare import BankComparison
 
-    if not config.paths:
-        raise ValueError("nothing to audit: give one or more banks, anchor tables or annotation folders")
-    inputs = resolve_inputs(config.paths)
-    out = Path(config.out)
-    identity = _identity(config, inputs)
-    _prepare_out(out, identity, overwrite)
+    out = job.out
+    identity = job.spec.identity
     usage_path = _usage_anchors(config, inputs)
     usage_anchors = load_anchors(usage_path) if usage_path else None
     compare_bank = open_bank(config.compare_bank) if config.compare_bank else None

@@ -3,13 +3,16 @@
 Flat keypoints [x, y, v] * 17 with v 0 = not labelled, 1 = labelled but hidden, 2 = labelled and
 visible: annotated = v > 0, occluded = v == 1. Every person annotation is kept, including those with
 num_keypoints 0 (small or crowd people: zero annotated joints) and crowd annotations (iscrowd is in
-extras for the consumer to decide). Annotations of other categories (an instances file) are skipped.
+extras for the consumer to decide). Annotations of other categories (an instances file) are skipped;
+an entry that is not an object, or whose category_id is missing or not an id, is an error naming it.
+A category_id written as a string of digits ("1") is that id.
 Image width and height come from the file's images list.
 Coordinates: px, COCO convention (0-based), not shifted.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from ..errors import InputError
 from ._common import check_finite, check_flags, first_true, person_in_image, read_json, source_joint_order
 from .annotations import PersonAnnotations, build_annotations
 
+LOG = logging.getLogger(__name__)
+
 
 def _person_category(categories: Any, path: Path) -> dict[str, Any]:
     if not isinstance(categories, list):
@@ -28,6 +33,40 @@ def _person_category(categories: Any, path: Path) -> dict[str, Any]:
         if isinstance(cat, dict) and cat.get("name") == "person" and "keypoints" in cat:
             return cat
     raise InputError(path, "no 'person' category with keypoints in 'categories'")
+
+
+def _category_id(value: Any, path: Path, record: str) -> int:
+    """A category id as an int: COCO writes integers; an integral number or a string of digits ("1",
+    as some exporters write it) means the same id. Anything else is an error, never a silent skip."""
+    if isinstance(value, bool):
+        raise InputError(path, f"category_id {value!r} is not an id", record=record)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise InputError(path, f"category_id {value!r} is not an integer id", record=record)
+
+
+def _person_annotations(annotations: Any, person_id: int, path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The annotations of the person category, and the count of those of other categories (an
+    instances file holds cars too; they are no people). Every entry is looked at: one that is not an
+    object, or has no usable category_id, is an error naming it, so no person disappears in silence."""
+    if not isinstance(annotations, list):
+        raise InputError(path, f"'annotations' is a {type(annotations).__name__}, expected a list")
+    people, others = [], 0
+    for k, a in enumerate(annotations):
+        if not isinstance(a, dict):
+            raise InputError(path, f"entry is a {type(a).__name__}, expected an object", record=f"annotations[{k}]")
+        record = f"annotation id {a.get('id')} (annotations[{k}])"
+        if "category_id" not in a:
+            raise InputError(path, "annotation lacks category_id", record=record)
+        if _category_id(a["category_id"], path, record) == person_id:
+            people.append(a)
+        else:
+            others += 1
+    return people, others
 
 
 def _split_from_name(path: Path) -> str:
@@ -52,7 +91,8 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
         (x, y, w, h) px, area (N,), iscrowd (N,) bool, num_keypoints (N,) as the file says.
 
     Raises:
-        InputError: unreadable file, a missing key, a keypoint list of the wrong length, a visibility flag
+        InputError: unreadable file, a missing key, an annotation that is not an object or lacks a
+            usable category_id (an integer, or a string of digits), a keypoint list of the wrong length, a visibility flag
             outside {0, 1, 2}, a non-finite coordinate, an image_id absent from images, a person category
             whose keypoint names differ from manifests/coco.toml.
     """
@@ -75,7 +115,10 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
             raise InputError(path, f"image entry lacks {', '.join(absent)}", record=f"images[{k}]")
         images[im["id"]] = (str(im["file_name"]), int(im["width"]), int(im["height"]))
 
-    people = [a for a in doc["annotations"] if isinstance(a, dict) and a.get("category_id") == category.get("id")]
+    person_id = _category_id(category.get("id"), path, f"category {category.get('name')!r}")
+    people, others = _person_annotations(doc["annotations"], person_id, path)
+    if others:
+        LOG.info("%s: %d annotation(s) of other categories than person skipped", path, others)
     n = len(people)
     keypoints = _keypoints_fast(people, images, num_joints)
     if keypoints is None:

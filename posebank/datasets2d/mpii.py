@@ -44,13 +44,15 @@ def read_mpii_json(
         when absent).
 
     Raises:
-        InputError: not a list of objects, a missing key, joints not (16, 2), joints_vis outside {0, 1},
+        InputError: not a list of objects, an empty list, a missing key, joints not (16, 2), joints_vis outside {0, 1},
             non-finite coordinates.
     """
     path = Path(path)
     joint_names = source_joint_order("mpii")
     num_joints = len(joint_names)
     records = read_json(path, list, "a list of records")
+    if not records:
+        raise InputError(path, "holds no records (an empty list): nothing to annotate")
 
     n = len(records)
     images: list[str] = []

@@ -35,9 +35,9 @@ from ..progress import ProgressFactory, no_progress
 from ..bank import MANIFEST as BANK_MANIFEST
 from ..bank import open_bank
 from ..boxes import pose_box
-from ..config import to_dict
-from ..errors import InputError, OutputConflictError
-from ..provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
+from ..errors import InputError
+from ..jobs import JobSpec, OutputFolder
+from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
 from ..skeleton import Skeleton
 from .body import BodyModel, body_model
 from .config import SynthConfig
@@ -48,7 +48,6 @@ LOG = logging.getLogger(__name__)
 IMAGES_DIR = "images"
 ANNOTATIONS_DIR = "annotations"
 MANIFEST = "manifest.json"
-JOB_FILE = ".job.json"
 PREVIEW_FILE = "preview.png"
 TRUNCATED = "truncated"
 
@@ -228,42 +227,20 @@ def _shard_metadata(
 # --- the job -------------------------------------------------------------------------------------------
 
 
-def _check_out(out: Path, identity: str, overwrite: bool) -> None:
-    """Refuse an `out` that holds another job's output unless overwriting (then clear it)."""
-    job_file = out / JOB_FILE
-    if job_file.is_file():
-        if json.loads(job_file.read_text(encoding="utf-8")).get("identity") == identity:
-            return
-        if not overwrite:
-            raise OutputConflictError(
-                f"{out} holds synthetic data of another bank or config; use another --out, or --overwrite to replace it"
-            )
-    elif any((out / d).exists() for d in (IMAGES_DIR, ANNOTATIONS_DIR, MANIFEST)) and not overwrite:
-        raise OutputConflictError(f"{out} holds output of an unknown job; use another --out or --overwrite")
-    for stale in (out / IMAGES_DIR, out / ANNOTATIONS_DIR, out / MANIFEST, out / PREVIEW_FILE):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        elif stale.exists():
-            stale.unlink()
-
-
-def _shard_done(path: Path, key: str) -> bool:
-    if not path.is_file():
-        return False
+def _shard_done(job: OutputFolder, rel: str, key: str) -> bool:
+    """A shard whose bytes verify against the journal and whose content key matches."""
     from ..shards import read_metadata
 
-    try:
-        return read_metadata(path).get("shard_key") == key
-    except Exception:  # noqa: BLE001 -- any unreadable file is simply redone
-        LOG.warning("rewriting unreadable shard %s", path)
-        return False
+    return job.reusable(rel) and read_metadata(job.path(rel)).get("shard_key") == key
 
 
-def _remove_beyond(out: Path, config: SynthConfig, num_shards: int) -> None:
+def _remove_beyond(job: OutputFolder, config: SynthConfig, num_shards: int) -> None:
     """Delete shards and images past `config.images`, left by an earlier run that asked for more."""
-    for f in (out / ANNOTATIONS_DIR).glob("part-*.parquet"):
-        if int(f.stem.split("-")[1]) >= num_shards:
-            f.unlink()
+    out = job.out
+    shards = {f"{ANNOTATIONS_DIR}/{f.name}" for f in (out / ANNOTATIONS_DIR).glob("part-*.parquet")}
+    shards |= {f for f in job.files if f.startswith(f"{ANNOTATIONS_DIR}/")}
+    wanted = {shard_path(s) for s in range(num_shards)}
+    job.forget(sorted(shards - wanted))
     images_root = out / IMAGES_DIR
     if not images_root.is_dir():
         return
@@ -276,12 +253,12 @@ def _remove_beyond(out: Path, config: SynthConfig, num_shards: int) -> None:
                     f.unlink()
 
 
-def _shard_entry(out: Path, rel: str, images: int) -> dict[str, Any]:
+def _shard_entry(job: OutputFolder, rel: str, images: int) -> dict[str, Any]:
     from ..shards import num_rows
 
-    path = out / rel
-    return {"file": rel, "rows": num_rows(path), "images": images,
-            "sha256": sha256_file(path), "bytes": path.stat().st_size}  # fmt: skip
+    recorded = job.entry(rel)
+    return {"file": rel, "rows": num_rows(job.path(rel)), "images": images,
+            "sha256": recorded["sha256"], "bytes": recorded["bytes"]}  # fmt: skip
 
 
 def synthesize(
@@ -317,12 +294,24 @@ def synthesize(
     out = Path(out)
     report = SynthReport(out=out, images=config.images)
     bank = open_bank(bank_path)
-    skeleton = bank.skeleton
     bank_sha = sha256_file(bank.root / BANK_MANIFEST)
+    # The content key of the shards, in their metadata: unchanged, so the same job gives the same bytes.
     identity = sha256_bytes(json.dumps(config.job_identity(), sort_keys=True), bank_sha)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_out(out, identity, overwrite)
-    write_json_atomic(out / JOB_FILE, {"identity": identity, "config": to_dict(config), "bank": str(bank.root)})
+    spec = JobSpec("synth", config.job_identity(), {f"bank {BANK_MANIFEST}": bank_sha},
+                   outputs=(IMAGES_DIR, ANNOTATIONS_DIR, PREVIEW_FILE))  # fmt: skip
+    with OutputFolder(out, spec, overwrite=overwrite) as job:
+        _synthesize(job, config, bank, bank_sha, identity, report, preview, progress, t0)
+    report.seconds["total"] = time.perf_counter() - t0
+    return report
+
+
+def _synthesize(
+    job: OutputFolder, config: SynthConfig, bank: Any, bank_sha: str, identity: str, report: SynthReport,
+    preview: int, progress: ProgressFactory, t0: float,
+) -> None:  # fmt: skip
+    """The job in its opened output folder: render the missing images, write shards and the manifest."""
+    out = job.out
+    skeleton = bank.skeleton
     (pool,) = bank.poses(columns=("pose_3d",))
     if len(pool) == 0:
         raise InputError(bank.root, "the bank has no poses")
@@ -338,7 +327,7 @@ def synthesize(
         return sha256_bytes(identity, str(shard), str(config.images))  # them (cheap: labels need no drawing)
 
     done = [
-        _shard_done(out / shard_path(s), key(s)) and all((images_root / image_path(i, config)).is_file() for i in indices(s))
+        _shard_done(job, shard_path(s), key(s)) and all((images_root / image_path(i, config)).is_file() for i in indices(s))
         for s in range(num_shards)
     ]
     todo = [s for s in range(num_shards) if not done[s]]
@@ -346,7 +335,7 @@ def synthesize(
     report.seconds["setup"] = time.perf_counter() - t0
 
     def run(executor: ProcessPoolExecutor) -> Iterator[None]:
-        from ..shards import write_table_atomic
+        from ..shards import write_table
 
         for s in todo:
             scenes = {i: sample_scene(image_rngs(config.seed, i)[0], pool, config) for i in indices(s)}
@@ -360,7 +349,8 @@ def synthesize(
             for _ in rendering:
                 yield
             meta = _shard_metadata(config, skeleton, bank.root, bank_sha, key(s), git_rev)
-            write_table_atomic(_shard_table(rows, config, skeleton, meta), out / shard_path(s))
+            table = _shard_table(rows, config, skeleton, meta)
+            job.write(shard_path(s), lambda tmp: write_table(table, tmp))
             report.shards_written += 1
 
     t = time.perf_counter()
@@ -374,8 +364,8 @@ def synthesize(
     report.shards_reused = num_shards - len(todo)
     report.seconds["render"] = time.perf_counter() - t
 
-    shards = [_shard_entry(out, shard_path(s), len(indices(s))) for s in range(num_shards)]
-    _remove_beyond(out, config, num_shards)
+    shards = [_shard_entry(job, shard_path(s), len(indices(s))) for s in range(num_shards)]
+    _remove_beyond(job, config, num_shards)
     report.people = sum(e["rows"] for e in shards)
     # The split indicators telescope: images 0..n-1 hold floor(n f) val images (see image_split).
     val = int(np.floor(config.images * config.val_fraction))
@@ -396,10 +386,9 @@ def synthesize(
         "splits": report.splits,
         "shards": shards,
     }
-    write_json_atomic(out / MANIFEST, manifest)
+    job.finish(manifest)
     if preview > 0 and config.images > 0:
         from .preview import write_contact_sheet
 
         report.preview = write_contact_sheet(out, count=preview)
-    report.seconds["total"] = time.perf_counter() - t0
-    return report
+

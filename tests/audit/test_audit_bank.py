@@ -18,6 +18,7 @@ from posebank.audit.bones import bone_table
 from posebank.audit.coverage import body_frame_poses, nearest_mpjpe
 from posebank.audit.numeric import BottomK, GroupedMoments, hash_keys
 from posebank.bank import open_bank
+from posebank.provenance import sha256_file
 from posebank.skeleton import get_skeleton
 
 SK = get_skeleton("j13")
@@ -65,6 +66,12 @@ def _corrupt(bank_dir: Path, out: Path) -> Path:
         column = pa.FixedSizeListArray.from_arrays(pa.array(p3.astype(np.float32).reshape(-1)), p3.shape[1])
         table = table.set_column(table.schema.get_field_index("pose_3d"), table.schema.field("pose_3d"), column)
         pq.write_table(table, path)
+    # Wrong content written as a build would write it (the manifest records the new bytes): the
+    # audit judges the poses; damage to bytes is posebank.verify's job (tests/test_jobs.py).
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        entry["sha256"], entry["bytes"] = sha256_file(out / entry["file"]), (out / entry["file"]).stat().st_size
+    (out / "manifest.json").write_text(json.dumps(manifest))
     return out
 
 

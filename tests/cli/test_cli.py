@@ -77,3 +77,27 @@ def test_inverted_elevation_range_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["build-bank", "--source", f"cmu={root}", "--out", str(tmp_path / "o"),
                                  "--elevation-min", "30", "--elevation-max", "10"])  # fmt: skip
     assert result.exit_code == 1 and "elevation" in result.output
+
+
+def test_errors_print_as_written_not_as_markup(tmp_path: Path) -> None:
+    """Error text is never rich markup: brackets in paths and hints print as they are."""
+    odd = tmp_path / "br[old]" / "x[/x]"
+    result = runner.invoke(app, ["build-bank", "--source", f"cmu={odd}", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and f"{odd}: cmu: not a folder" in result.output
+
+
+def test_verify_reports_a_damaged_shard(tmp_path: Path) -> None:
+    root = _small_cmu(tmp_path)
+    bank = tmp_path / "bank"
+    assert runner.invoke(app, ["build-bank", "--source", f"cmu={root}", "--out", str(bank), "--views", "2", "-q"]).exit_code == 0
+    good = runner.invoke(app, ["verify", str(bank)])
+    assert good.exit_code == 0 and "bank ok: 1 file(s)" in good.stdout
+    shard = bank / "shards" / "cmu-00000.parquet"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 16] = b"\x00" * 16
+    shard.write_bytes(bytes(data))
+    bad = runner.invoke(app, ["verify", str(bank)])
+    assert bad.exit_code == 1 and f"{shard}: sha256 differs" in bad.output and "1 problem(s)" in bad.output
+    rebuilt = runner.invoke(app, ["build-bank", "--source", f"cmu={root}", "--out", str(bank), "--views", "2", "-q"])
+    assert rebuilt.exit_code == 0 and "rebuilt 1 damaged shard(s)" in rebuilt.stdout
+    assert runner.invoke(app, ["verify", str(bank)]).exit_code == 0

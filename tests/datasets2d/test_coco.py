@@ -130,6 +130,32 @@ def test_other_categories_are_skipped(tmp_path: Path, coco_doc):
     assert len(read_coco(_write(tmp_path, doc))) == 14
 
 
+def test_no_person_disappears_in_silence(tmp_path: Path, coco_doc):
+    """A category_id written as "1" is the person id; an entry without one, or one that is not an
+    object, is an error naming it (they used to be dropped: 13 of 14 people, exit 0)."""
+    doc = copy.deepcopy(coco_doc)
+    for a in doc["annotations"]:
+        a["category_id"] = str(a["category_id"])
+    assert len(read_coco(_write(tmp_path, doc))) == len(coco_doc["annotations"]) == 14
+
+    doc = copy.deepcopy(coco_doc)
+    del doc["annotations"][3]["category_id"]
+    with pytest.raises(InputError, match="lacks category_id") as info:
+        read_coco(_write(tmp_path, doc))
+    assert info.value.record == f"annotation id {coco_doc['annotations'][3]['id']} (annotations[3])"
+
+    doc = copy.deepcopy(coco_doc)
+    doc["annotations"].insert(2, [1, 2, 3])
+    with pytest.raises(InputError, match="entry is a list, expected an object") as info:
+        read_coco(_write(tmp_path, doc))
+    assert info.value.record == "annotations[2]"
+
+    doc = copy.deepcopy(coco_doc)
+    doc["annotations"][0]["category_id"] = "person"
+    with pytest.raises(InputError, match="category_id 'person' is not an integer id"):
+        read_coco(_write(tmp_path, doc))
+
+
 def test_shared_sample_equals_fixture(shared_data: Path, coco):
     shared = read_coco(shared_data / "coco" / "mmpose_test_coco.json")
     np.testing.assert_array_equal(shared.source_annotated, coco.source_annotated)

@@ -125,6 +125,9 @@ def test_bad_json(tmp_path: Path, fixtures_dir: Path):
 
     with pytest.raises(InputError, match="expected a list"):
         read_mpii_json(write({"joints": []}))
+    with pytest.raises(InputError, match="holds no records") as info:
+        read_mpii_json(write([]))
+    assert info.value.path == tmp_path / "bad.json"
     broken = [dict(r) for r in records]
     del broken[1]["joints_vis"]
     with pytest.raises(InputError, match="missing key.*joints_vis") as info:

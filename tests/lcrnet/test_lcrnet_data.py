@@ -191,3 +191,39 @@ def test_annotated_mpii_shard(synth_data, skeleton, tmp_path) -> None:  # type: 
         assert torch.isfinite(target["pose_2d"]).all() and torch.isfinite(target["pose_3d"]).all()
         assert (target["head_size"] > 0).all()  # MPII head sizes: PCKh normalisers
         assert target["visible"].any(dim=1).all()
+
+
+@pytest.mark.parametrize("image", ["../../outside/secret.jpg", "/etc/passwd", "00000/../../../etc/passwd"])
+def test_image_paths_that_leave_the_images_root_are_refused(synth_data, skeleton, tmp_path, image) -> None:  # type: ignore[no-untyped-def]
+    """Shards are data: one naming a file outside the images root is refused before any image is
+    opened, naming the shard and row, unless reading outside the root is allowed."""
+    table = pq.read_table(synth_data["synth"] / "annotations" / "part-00000.parquet")
+    names = table.column("image").to_pylist()
+    names[4] = image
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    pq.write_table(table.set_column(table.schema.get_field_index("image"), "image", pa.array(names)),
+                   crafted / "part-00000.parquet")  # fmt: skip
+    images = synth_data["synth"] / "images"
+    with pytest.raises(InputError, match=r"part-00000\.parquet \(row 4\): image path .* leaves the images root") as info:
+        PoseShardDataset(resolve_sources([crafted], images_root=images), skeleton)
+    assert image in info.value.message
+    allowed = PoseShardDataset(resolve_sources([crafted], images_root=images, allow_outside_images_root=True), skeleton)
+    assert any(allowed.image_path(i) == images / image for i in range(len(allowed)))
+
+
+def test_damaged_or_unlisted_shards_are_refused(synth_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    copy = tmp_path / "synth"
+    shutil.copytree(synth_data["synth"], copy)
+    shard = copy / "annotations" / "part-00000.parquet"
+    shutil.copy(shard, copy / "annotations" / "part-00001.parquet")
+    with pytest.raises(InputError, match=r"part-00001\.parquet: not listed in"):
+        resolve_sources([copy])
+    (copy / "annotations" / "part-00001.parquet").unlink()
+    data = bytearray(shard.read_bytes())
+    data[100:116] = b"\xff" * 16
+    shard.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"part-00000\.parquet: damaged"):
+        resolve_sources([copy])
