@@ -20,12 +20,12 @@ import numpy as np
 
 from machine import machine_description  # the sibling module bench/machine.py
 from posebank.anchors import _nearest_l2, kmeans
-from posebank.canonical import canonical_poses
+from posebank.bank.canonical import canonical_poses
 from posebank.config import ViewConfig
-from posebank.dedup import deduplicate
+from posebank.bank.dedup import deduplicate
 from posebank.skeleton import get_skeleton
-from posebank.sources import discover
-from posebank.views import draw_views, hash_ids, project_views
+from posebank.mocap.sources import discover
+from posebank.bank.views import draw_views, hash_ids, project_views
 
 
 def real_poses(data: Path, rows: int, seed: int) -> np.ndarray:

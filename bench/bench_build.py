@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from machine import machine_description  # the sibling module bench/machine.py
-from posebank.bank_build import build_bank
-from posebank.canonical import joint_table, resample_indices
+from posebank.bank.build import build_bank
+from posebank.bank.canonical import joint_table, resample_indices
 from posebank.config import BankConfig, ViewConfig
-from posebank.dedup import deduplicate
+from posebank.bank.dedup import deduplicate
 from posebank.geometry import euler_to_matrix
 from posebank.mocap.asf_amc import forward_kinematics, read_amc, read_asf, read_motion
 from posebank.skeleton import body_centre, get_skeleton, to_canonical
-from posebank.sources import discover
-from posebank.views import draw_views, hash_ids, project_views
+from posebank.mocap.sources import discover
+from posebank.bank.views import draw_views, hash_ids, project_views
 
 CMU_FRAMES = 4_000_000  # the whole archive at 120 Hz (the figure)
 CMU_FILES = 2_600

@@ -1,4 +1,4 @@
-"""Benchmark of the exact greedy deduplication (posebank.dedup) at bank scale.
+"""Benchmark of the exact greedy deduplication (posebank.bank.dedup) at bank scale.
 
     .venv/bin/python bench/bench_dedup.py [--sizes 30000 100000 300000 1000000] [--dedup-mm 20]
                                           [--baseline-max 30000] [--json out.json]
@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from machine import machine_description  # the sibling module bench/machine.py
-from posebank.canonical import canonical_poses
-from posebank.dedup import deduplicate, mpjpe
+from posebank.bank.canonical import canonical_poses
+from posebank.bank.dedup import deduplicate, mpjpe
 from posebank.geometry import remove_heading
 from posebank.skeleton import get_skeleton
-from posebank.sources import discover
+from posebank.mocap.sources import discover
 
 SOURCE_FPS = 120.0
 BANK_FPS = 30.0

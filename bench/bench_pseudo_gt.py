@@ -40,16 +40,16 @@ import numpy as np
 
 from machine import machine_description  # the sibling module bench/machine.py
 from posebank.bank import open_bank
-from posebank.bank_build import build_bank
-from posebank.canonical import canonical_poses
-from posebank.complete import complete_2d
+from posebank.bank.build import build_bank
+from posebank.bank.canonical import canonical_poses
+from posebank.annotate.complete import complete_2d
 from posebank.config import BankConfig, ViewConfig
 from posebank.datasets2d import read_annotations, to_canonical_2d
 from posebank.labels import LABEL_MODES, label_poses_3d
-from posebank.matching import gather_matches, search_bank
+from posebank.annotate.matching import gather_matches, search_bank
 from posebank.search import SearchConfig
 from posebank.skeleton import get_skeleton
-from posebank.sources import discover
+from posebank.mocap.sources import discover
 
 SK = get_skeleton("j13")
 CMU_SUBJECTS = ("09", "131", "135")

@@ -32,7 +32,7 @@ DEMO_135 = REPO / "tests" / "fixtures" / "demo" / "cmu" / "subjects" / "135"
 
 
 def _build_bank(tmp: Path) -> Path:
-    from posebank.bank_build import build_bank
+    from posebank.bank.build import build_bank
     from posebank.config import BankConfig, ViewConfig
 
     subject = tmp / "cmu" / "subjects" / "135"

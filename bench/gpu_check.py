@@ -52,8 +52,8 @@ def build_data(work: Path, *, images: int, size: int, people: tuple[int, int], k
                smoke: bool, seed: int = 0) -> dict[str, Any]:  # fmt: skip
     """Bank (CMU sample) -> K anchors (numpy K-means) -> synthetic images. Returns paths and seconds."""
     from posebank.anchors import AnchorConfig
-    from posebank.anchors_build import build_anchors
-    from posebank.bank_build import build_bank
+    from posebank.anchors.build import build_anchors
+    from posebank.bank.build import build_bank
     from posebank.config import BankConfig, ViewConfig
     from posebank.synth import SynthConfig, synthesize
 

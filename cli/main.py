@@ -9,9 +9,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from .console import fail, progress_bar, stderr_console
 from .annotate import register as register_annotate
 from .audit import register as register_audit
+from .console import fail, progress_bar, stderr_console
 from .h36m import register as register_h36m
 from .model import register as register_model
 from .synth import register as register_synth
@@ -69,7 +69,7 @@ def build_bank_command(
 
     Rerunning the same command resumes: files already read and shards already written are reused.
     """
-    from posebank.bank_build import build_bank
+    from posebank.bank.build import build_bank
     from posebank.config import BankConfig, ViewConfig
     from posebank.errors import PosebankError
 
@@ -87,7 +87,7 @@ def build_bank_command(
     _print_bank_summary(report)
 
 
-def _print_bank_summary(report) -> None:  # noqa: ANN001 -- posebank.bank_build.BuildReport
+def _print_bank_summary(report) -> None:  # noqa: ANN001 -- posebank.bank.build.BuildReport
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -128,7 +128,7 @@ def anchors_command(
     [x(J), y(J), X(J), Y(J), Z(J)], full-body anchors first, X and Y negated as the release stores them.
     """
     from posebank.anchors import AnchorConfig
-    from posebank.anchors_build import build_anchors
+    from posebank.anchors.build import build_anchors
     from posebank.errors import PosebankError
 
     config = AnchorConfig(bank=str(bank), out=str(out), k=k, sample=sample, seed=seed, engine=engine, niter=niter)

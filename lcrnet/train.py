@@ -163,7 +163,7 @@ class _MetricsLog:
 
 
 def _load_anchors(path: str, skeleton_joints: int) -> PoseAnchors:
-    from posebank.anchors_build import load_anchors
+    from posebank.anchors.build import load_anchors
 
     a = load_anchors(path)
     if a.pose_3d.shape[1] != skeleton_joints:

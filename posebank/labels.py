@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .complete import depth_transfer_3d, topk_weighted_3d
-from .matching import MatchedPoses
+from .annotate.complete import depth_transfer_3d, topk_weighted_3d
+from .annotate.matching import MatchedPoses
 from .skeleton import Skeleton
 
 LABEL_MODES = ("top1", "topk-mean", "depth-transfer")

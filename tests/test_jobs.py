@@ -23,11 +23,11 @@ import pytest
 from posebank import verify
 from posebank.annotate import AnnotateConfig, annotate
 from posebank.anchors import AnchorConfig
-from posebank.anchors_build import build_anchors, load_anchors
+from posebank.anchors.build import build_anchors, load_anchors
 from posebank.audit import AuditConfig
 from posebank.audit.run import run_audit
 from posebank.bank import open_bank
-from posebank.bank_build import build_bank
+from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
 from posebank.errors import InputError, OutputConflictError
 from posebank.jobs import JOB_FILE, JobSpec, OutputFolder
@@ -195,7 +195,7 @@ def test_anchors_and_annotations_are_verified_when_read(reference: Path, tmp_pat
 _RUN = textwrap.dedent('''
     import os, signal, sys
     from posebank import shards
-    from posebank.bank_build import build_bank
+    from posebank.bank.build import build_bank
     from posebank.config import BankConfig, ViewConfig
 
     root, out, mode, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

@@ -3,7 +3,7 @@ second bank and compare the eq. 9 distances with those stored in the shards (the
 4.2, reports that adding HDM05 and Pose Prior to CMU lowers the matching error by 13% on MPII).
 
 The stored distance is the annotation's own top-1 distance against the bank it was made with; the
-new one is the exact top-1 distance against the second bank (posebank.matching.search_bank), with
+new one is the exact top-1 distance against the second bank (posebank.annotate.matching.search_bank), with
 the same query and mask. Reduction % = 100 x (base - new) / base of the mean and of the median:
 positive when the second bank matches better.
 """
@@ -32,7 +32,7 @@ class BankComparison:
         self.new: dict[str, list[npt.NDArray[np.float64]]] = {}
 
     def add(self, dataset: str, batch: dict[str, Any], rows: npt.NDArray[np.int64]) -> None:
-        from ..matching import search_bank
+        from ..annotate.matching import search_bank
         from ..search import SearchConfig
 
         base = batch["match_distance"][rows]

@@ -84,7 +84,7 @@ def run_audit(config: AuditConfig, *, overwrite: bool = False, progress: Any = N
 
 def _audit(job: OutputFolder, config: AuditConfig, inputs: list[AuditInput], progress: Any) -> AuditResult:
     """Every figure, the page and audit.json, into an opened output folder."""
-    from ..anchors_build import load_anchors
+    from ..anchors.build import load_anchors
     from ..bank import open_bank
     from .anchors_audit import AnchorUsage, audit_anchor_table
     from .annotations_audit import audit_annotations

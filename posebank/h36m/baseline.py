@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ..annotate.matching import gather_matches, search_bank
 from ..bank import open_bank
 from ..errors import InputError
-from ..matching import gather_matches, search_bank
 from ..progress import ProgressFactory, no_progress
 from ..search import SearchConfig
 from .annotate import frame_rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ..motion import Motion
+from ..mocap.motion import Motion
 from ..skeleton import Skeleton, to_canonical
 from .names import FPS, manifest
 from .readers import H36MSequence

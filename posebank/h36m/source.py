@@ -12,8 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError
-from ..motion import Motion
-from ..sources import DiscoveryProblem, MotionJob
+from ..mocap.motion import Motion
+from ..mocap.sources import DiscoveryProblem, MotionJob
 from .canonical import world_motion
 from .dataset import H36MData, open_h36m, world_sequences
 from .readers import H36MSequence, official_world_files, read_official_world

@@ -1,1 +1,1 @@
-"""MoCap file readers: each parses one source format into a `posebank.motion.Motion` (metres, +Y up)."""
+"""MoCap file readers: each parses one source format into a `posebank.mocap.motion.Motion` (metres, +Y up)."""

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..motion import Motion
 from .acclaim_fk import forward_kinematics
 from .amc import AmcChannels, read_amc
 from .asf import INCH_M, ROOT, AsfBone, AsfSkeleton, read_asf
+from .motion import Motion
 
 __all__ = [
     "INCH_M",

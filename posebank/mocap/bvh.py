@@ -3,7 +3,7 @@
 Why this module exists: the cgspeed conversions of the CMU database (and many other archives) ship as
 BVH, a joint hierarchy with per-frame Euler angles. This is the reader's entry point: it parses the text
 (posebank.mocap.bvh_parse), infers the units (posebank.mocap.bvh_units) and runs forward kinematics
-(posebank.mocap.bvh_fk); it never resamples, centres, orients or projects (posebank.motion). It also
+(posebank.mocap.bvh_fk); it never resamples, centres, orients or projects (posebank.mocap.motion). It also
 picks the manifest joint table that fits a file's joint names (`bvh_joint_table`).
 
 Conventions (the details are in the modules that apply them):
@@ -29,10 +29,10 @@ import numpy as np
 
 from ..dataset_manifest import DatasetManifest
 from ..errors import MappingError
-from ..motion import Motion
 from .bvh_fk import forward_kinematics, rest_positions
 from .bvh_parse import BvhHierarchy, BvhJoint, parse_bvh, read_bvh_hierarchy
 from .bvh_units import PLAUSIBLE_LEG_LENGTH_M, UNIT_SCALES_M, detect_unit_scale, frame_time_to_fps, rest_leg_length
+from .motion import Motion
 
 __all__ = [
     "PLAUSIBLE_LEG_LENGTH_M",

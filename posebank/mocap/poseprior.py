@@ -50,7 +50,7 @@ Evidence, from the data (tests/mocap/test_poseprior.py checks each point):
   this ignores the head's own nod (error ~2 cm at 30 degrees), where mapping head to head_base would be ~5 cm
   low in every pose.
 - Order: the poses are an unordered set. fps is 1.0 only because Motion needs a rate; nothing may resample
-  them (posebank.canonical treats "poseprior" as not a time series).
+  them (posebank.bank.canonical treats "poseprior" as not a time series).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import MocapParseError
-from ..motion import Motion
+from .motion import Motion
 
 ASF_UNIT_M = 0.0254 / 0.45  # ASF `:units length 0.45`: 1 unit = 1/0.45 inch
 

@@ -54,8 +54,8 @@ LOG = logging.getLogger(__name__)
 EngineFn = Callable[[PreparedBank, QueryBatch, int, SearchConfig], tuple[np.ndarray, np.ndarray]]
 
 
-def _cuda_present() -> bool:
-    """True when torch sees a CUDA device. Skips importing torch when no NVIDIA driver is loaded."""
+def cuda_present() -> bool:
+    """True when torch sees a CUDA device (search engines and K-means pick the GPU by it). Skips importing torch when no NVIDIA driver is loaded."""
     if not os.path.exists("/proc/driver/nvidia/version"):
         return False
     try:
@@ -72,7 +72,7 @@ def resolve_engine(engine: str) -> str:
     if engine != "auto":
         return engine
     # CPU choice: "blas" measured fastest of the exact CPU engines (BENCHMARKS.md, bench/bench_search.py).
-    return "torch" if _cuda_present() else "blas"
+    return "torch" if cuda_present() else "blas"
 
 
 def _engine_function(engine: str) -> EngineFn:

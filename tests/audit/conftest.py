@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from posebank.anchors import AnchorConfig
-from posebank.anchors_build import build_anchors
+from posebank.anchors.build import build_anchors
 from posebank.annotate import AnnotateConfig, annotate
-from posebank.bank_build import build_bank
+from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

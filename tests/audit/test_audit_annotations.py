@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from posebank.anchors import assign_classes
-from posebank.anchors_build import load_anchors
+from posebank.anchors.build import load_anchors
 from posebank.audit import AuditConfig
 from posebank.audit.anchors_audit import AnchorUsage
 from posebank.audit.annotations_audit import audit_annotations

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from posebank.bank import open_bank
-from posebank.bank_build import build_bank
+from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
 from posebank.errors import InputError
 from posebank.h36m.cameras import load_cameras

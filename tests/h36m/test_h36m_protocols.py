@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from lcrnet.h36m_protocols import check_shards_protocol, format_table, protocol_table
-from posebank.bank_build import build_bank
+from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
 from posebank.errors import InputError, OutputConflictError
 from posebank.h36m.annotate import H36MAnnotateConfig, annotate_h36m
@@ -188,7 +188,7 @@ def test_real_sample_left_and_right_agree_with_the_mocap_bank(shared_data: Path,
     from posebank.bank import open_bank
     from posebank.h36m.annotate import frame_rows
     from posebank.h36m.dataset import camera_sequences, open_h36m
-    from posebank.matching import gather_matches, search_bank
+    from posebank.annotate.matching import gather_matches, search_bank
     from posebank.search import SearchConfig
     from posebank.skeleton import flip_left_right
 

@@ -154,8 +154,8 @@ def synth_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     import shutil
 
     from posebank.anchors import AnchorConfig
-    from posebank.anchors_build import build_anchors
-    from posebank.bank_build import build_bank
+    from posebank.anchors.build import build_anchors
+    from posebank.bank.build import build_bank
     from posebank.config import BankConfig, ViewConfig
     from posebank.synth import SynthConfig, synthesize
 

@@ -65,7 +65,7 @@ def test_training_lowers_the_loss_and_logs_it(trained: Path, model_cfg) -> None:
 
 
 def test_checkpoint_holds_config_and_anchors_and_rebuilds_the_model(trained: Path, synth_data) -> None:  # type: ignore[no-untyped-def]
-    from posebank.anchors_build import load_anchors
+    from posebank.anchors.build import load_anchors
 
     checkpoint = load_checkpoint(trained / LAST)
     assert {"model", "optimizer", "lr_scheduler", "scaler", "iteration", "config", "anchors", "version"} <= set(checkpoint)

@@ -116,6 +116,6 @@ def test_config_rejects_bad_values() -> None:
 
 
 def test_auto_means_blas_without_cuda(monkeypatch) -> None:
-    monkeypatch.setattr("posebank.search._cuda_present", lambda: False)
+    monkeypatch.setattr("posebank.search.cuda_present", lambda: False)
     assert resolve_engine("auto") == "blas"
     assert resolve_engine("faiss") == "faiss"

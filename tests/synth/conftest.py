@@ -48,7 +48,7 @@ def pose_pool(standing: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="session")
 def demo_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bank built from the real CMU 135_08 take (2 views per pose)."""
-    from posebank.bank_build import build_bank
+    from posebank.bank.build import build_bank
     from posebank.config import BankConfig, ViewConfig
 
     root = tmp_path_factory.mktemp("cmu")

@@ -28,8 +28,8 @@ import os
 import numpy as np
 import numpy.typing as npt
 
-from .geometry import remove_heading
-from .skeleton import Skeleton
+from ..geometry import remove_heading
+from ..skeleton import Skeleton
 
 _CHUNK = 512  # poses decided together
 _BUFFER = 2048  # kept poses collected before they get a tree of their own

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .anchors import AnchorConfig, AnchorSet, assign_classes, finalise_clusters, kmeans, make_anchor_set, resolve_engine, to_lcrnet_layout
-from .bank import MANIFEST, Bank, open_bank
-from .config import to_dict
-from .errors import InputError
-from .jobs import MANIFEST as JOB_MANIFEST
-from .jobs import JobSpec, OutputFolder
-from .provenance import git_revision, package_version, sha256_file
+from ..bank import MANIFEST, Bank, open_bank
+from ..config import to_dict
+from ..errors import InputError
+from ..jobs import MANIFEST as JOB_MANIFEST
+from ..jobs import JobSpec, OutputFolder
+from ..provenance import git_revision, package_version, sha256_file
+from . import AnchorConfig, AnchorSet, assign_classes, finalise_clusters, kmeans, make_anchor_set, resolve_engine, to_lcrnet_layout
 
 ANCHORS_FILE = "anchors.parquet"
 LCRNET_FILE = "anchors_lcrnet.npy"
@@ -82,7 +82,7 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
 
 def _fit(job: OutputFolder, config: AnchorConfig, bank: Bank, engine: str, t0: float) -> AnchorReport:
     """K-means, then anchors.parquet, anchors_lcrnet.npy and manifest.json in an opened output folder."""
-    from .shards import anchors_schema, make_table, write_table
+    from ..shards import anchors_schema, make_table, write_table
 
     skeleton = bank.skeleton
     poses = sample_poses(bank, config.sample, config.seed)
@@ -144,8 +144,8 @@ def load_anchors(path: str | Path) -> AnchorSet:
     Raises:
         InputError: no such file, or a damaged one (named).
     """
-    from .shards import read_table, to_numpy
-    from .verify import check_output_files, check_table_values
+    from ..shards import read_table, to_numpy
+    from ..verify import check_output_files, check_table_values
 
     path = Path(path)
     if path.is_dir():

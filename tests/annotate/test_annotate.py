@@ -11,13 +11,13 @@ import pytest
 
 from posebank.annotate import FLAG_SWAP, FLAG_TOO_FEW, AnnotateConfig, annotate, label_people
 from posebank.bank import open_bank
-from posebank.bank_build import build_bank
+from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
 from posebank.datasets2d import read_annotations, to_canonical_2d
 from posebank.errors import OutputConflictError
 from posebank.shards import annotations_schema, read_metadata, to_numpy, validate
 
-DEMO = Path(__file__).resolve().parent / "fixtures" / "demo" / "cmu"
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "cmu"
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_engines_agree_on_real_annotations(bank_dir: Path, shared_data: Path, tm
     bank = open_bank(bank_dir)
     from posebank.search import SearchConfig
 
-    from posebank.matching import search_bank
+    from posebank.annotate.matching import search_bank
 
     ref = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, search=SearchConfig(engine="numpy"))
     top2 = search_bank(bank, canon.pose_2d[sel], canon.visible[sel], 2, config=SearchConfig(engine="numpy"))
@@ -165,7 +165,7 @@ def test_files_without_people_are_refused_naming_them(bank_dir: Path, tmp_path: 
     with pytest.raises(InputError, match="holds no records") as info:
         _annotate(bank_dir, tmp_path / "out", empty, "mpii")
     assert info.value.path == empty
-    coco = json.loads((Path(__file__).resolve().parent / "fixtures" / "coco" / "mmpose_test_coco.json").read_text())
+    coco = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "coco" / "mmpose_test_coco.json").read_text())
     (tmp_path / "person_keypoints_val.json").write_text(json.dumps({**coco, "annotations": []}))
     with pytest.raises(InputError, match=r"person_keypoints_val\.json: holds no people"):
         _annotate(bank_dir, tmp_path / "out", tmp_path / "person_keypoints_val.json", "coco")

@@ -21,17 +21,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .bank import MANIFEST, Bank, open_bank
-from .boxes import pose_box
+from ..bank import MANIFEST, Bank, open_bank
+from ..boxes import pose_box
+from ..config import to_dict
+from ..errors import InputError
+from ..jobs import JobSpec, OutputFolder
+from ..progress import ProgressFactory, no_progress
+from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
+from ..search import SearchConfig, resolve_engine
+from ..skeleton import Skeleton
 from .complete import LABEL_MODES, complete_2d, depth_transfer_3d, masked_centre_scale, match_spread, topk_weighted_3d
-from .config import to_dict
-from .errors import InputError
-from .jobs import JobSpec, OutputFolder
 from .matching import gather_matches, search_bank
-from .progress import ProgressFactory, no_progress
-from .provenance import git_revision, package_version, sha256_bytes, sha256_file
-from .search import SearchConfig, resolve_engine
-from .skeleton import Skeleton
 
 LOG = logging.getLogger(__name__)
 SHARDS_DIR = "annotations"
@@ -192,7 +192,7 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
         InputError: unreadable annotation file or bank.
         OutputConflictError: `config.out` holds another job's annotations and `overwrite` is False.
     """
-    from .datasets2d import read_annotations, to_canonical_2d
+    from ..datasets2d import read_annotations, to_canonical_2d
 
     t0 = time.perf_counter()
     progress = progress or no_progress
@@ -229,7 +229,7 @@ def _annotate(
     report: AnnotateReport, progress: ProgressFactory,
 ) -> dict[str, Any]:  # fmt: skip
     """Label every shard that does not verify on disk; returns the manifest."""
-    from .shards import annotations_schema, make_table, read_metadata, write_table
+    from ..shards import annotations_schema, make_table, read_metadata, write_table
 
     skeleton = bank.skeleton
     path = Path(config.annotation_file)
@@ -321,7 +321,7 @@ def _columns(people: Any, canon: Any, labels: Labels, sl: slice, skeleton: Skele
 
 
 def _shard_summary(path: Path) -> dict[str, Any]:
-    from .shards import read_table
+    from ..shards import read_table
 
     t = read_table(path, columns=["flags", "match_distance"])
     flags = [f for row in t.column("flags").to_pylist() for f in row]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def discover(source: str, root: str | Path) -> tuple[list[MotionJob], list[Disco
     elif source == "poseprior":
         jobs, problems = _poseprior_jobs(root)
     elif source == "h36m":
-        from .h36m.source import h36m_jobs
+        from ..h36m.source import h36m_jobs
 
         jobs, problems = h36m_jobs(root)
     else:

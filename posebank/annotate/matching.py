@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .bank import Bank
-from .progress import ProgressFactory, no_progress
-from .search import SearchConfig, masked_knn, prepare_bank
+from ..bank import Bank
+from ..progress import ProgressFactory, no_progress
+from ..search import SearchConfig, masked_knn, prepare_bank
 
 
 @dataclass(frozen=True)

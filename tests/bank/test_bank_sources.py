@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from posebank.bank import open_bank
-from posebank.bank_build import build_bank
-from posebank.canonical import canonical_poses
+from posebank.bank.build import build_bank
+from posebank.bank.canonical import canonical_poses
 from posebank.config import BankConfig, ViewConfig
 from posebank.skeleton import get_skeleton
-from posebank.sources import discover
+from posebank.mocap.sources import discover
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posebank.dedup import deduplicate, greedy_keep_mask, mpjpe
+from posebank.bank.dedup import deduplicate, greedy_keep_mask, mpjpe
 from posebank.geometry import axis_rotation, remove_heading
 from posebank.skeleton import get_skeleton
 

@@ -12,17 +12,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from posebank.bank import open_bank
-from posebank.bank_build import build_bank
-from posebank.canonical import canonical_poses
+from posebank.bank.build import build_bank
+from posebank.bank.canonical import canonical_poses
 from posebank.config import BankConfig, ViewConfig
 from posebank.errors import InputError, OutputConflictError
 from posebank.geometry import camera_to_world, view_rotation
 from posebank.provenance import sha256_file
 from posebank.shards import bank_schema, read_metadata, validate
 from posebank.skeleton import get_skeleton
-from posebank.sources import discover
+from posebank.mocap.sources import discover
 
-DEMO = Path(__file__).resolve().parent / "fixtures" / "demo" / "cmu"
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "cmu"
 
 
 def _one_subject(tmp_path: Path, subject: str = "135", sequences: tuple[str, ...] = ("135_04",)) -> Path:

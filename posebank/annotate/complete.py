@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .skeleton import Skeleton, body_centre
+from ..skeleton import Skeleton, body_centre
 
 LABEL_MODES = ("top1", "topk-mean", "depth-transfer")
 

@@ -3,7 +3,7 @@
 Stages, each resumable:
 1. per motion file (parallel over --workers): read, map onto the canonical skeleton, resample to
    --fps, centre on the body centre; cached in <out>/.cache keyed by the file digests and the config;
-2. per source: deduplicate in 3D (posebank.dedup) and give every kept pose a stable pose_id;
+2. per source: deduplicate in 3D (posebank.bank.dedup) and give every kept pose a stable pose_id;
 3. per shard: draw the views, orient and project, write <out>/shards/<source>-NNNNN.parquet; a shard
    whose key (config + content) matches the file on disk is not written again.
 Then <out>/manifest.json records config, inputs with sha256, what was skipped and why, statistics and
@@ -23,16 +23,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .bank import SHARDS_DIR
+from ..config import SOURCES, BankConfig, to_dict, to_json
+from ..errors import InputError
+from ..jobs import JobSpec, OutputFolder
+from ..mocap.sources import DiscoveryProblem, MotionJob, discover
+from ..progress import ProgressFactory, no_progress
+from ..provenance import atomic_path, git_revision, package_version, sha256_bytes, sha256_file
+from ..skeleton import Skeleton, get_skeleton
+from . import SHARDS_DIR
 from .canonical import CanonicalPoses, canonical_poses
-from .config import SOURCES, BankConfig, to_dict, to_json
 from .dedup import deduplicate
-from .errors import InputError
-from .jobs import JobSpec, OutputFolder
-from .progress import ProgressFactory, no_progress
-from .provenance import atomic_path, git_revision, package_version, sha256_bytes, sha256_file
-from .skeleton import Skeleton, get_skeleton
-from .sources import DiscoveryProblem, MotionJob, discover
 from .views import Views, draw_views, hash_ids, project_views
 
 LOG = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ def _shard_metadata(config: BankConfig, skeleton: Skeleton, shard_key: str, inpu
 
 
 def _shard_table(part: _SourcePoses, sl: slice, config: BankConfig, skeleton: Skeleton, metadata: dict[str, Any]) -> Any:
-    from .shards import bank_schema, make_table
+    from ..shards import bank_schema, make_table
 
     views: Views = draw_views(config.seed, part.pose_ids[sl], config.view)
     pose_3d, pose_2d = project_views(part.poses_m[sl], views)
@@ -255,7 +255,7 @@ def _write_shards(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Stage 3: write every shard, or reuse one whose bytes verify against the journal and whose
     content key matches; return the manifest's shard list."""
-    from .shards import read_metadata, write_table
+    from ..shards import read_metadata, write_table
 
     identity = to_json(config.job_identity())
     plan = []

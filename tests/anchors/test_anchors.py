@@ -13,14 +13,14 @@ import pytest
 from posebank.anchors import (
     AnchorConfig, _nearest_l2, assign_classes, finalise_clusters, from_lcrnet_layout, kmeans,
 )  # fmt: skip
-from posebank.anchors_build import build_anchors, load_anchors, sample_poses
+from posebank.anchors.build import build_anchors, load_anchors, sample_poses
 from posebank.bank import open_bank
-from posebank.bank_build import build_bank
+from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
 from posebank.errors import OutputConflictError
 from posebank.skeleton import get_skeleton
 
-DEMO = Path(__file__).resolve().parent / "fixtures" / "demo" / "cmu"
+DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "cmu"
 SK = get_skeleton("j13")
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .dataset_manifest import load_dataset_manifest
-from .errors import InputError
-from .motion import Motion
-from .skeleton import Skeleton, body_centre, to_canonical
-from .sources import MotionJob
+from ..dataset_manifest import load_dataset_manifest
+from ..errors import InputError
+from ..mocap.motion import Motion
+from ..mocap.sources import MotionJob
+from ..skeleton import Skeleton, body_centre, to_canonical
 
 # Sources whose poses form a time series (resampled to --fps); Pose Prior is an unordered set.
 _TIME_SERIES = {"cmu": True, "hdm05": True, "bvh": True, "poseprior": False, "h36m": True}
@@ -41,20 +41,20 @@ class CanonicalPoses:
 def read_job(job: MotionJob) -> Motion:
     """Read one motion with the reader of its source."""
     if job.source in ("cmu", "hdm05"):
-        from .mocap.asf_amc import read_motion
+        from ..mocap.asf_amc import read_motion
 
         asf, amc = job.paths
         return read_motion(asf, amc, source=job.source, subject=job.subject, sequence=job.sequence)
     if job.source == "bvh":
-        from .mocap.bvh import read_bvh
+        from ..mocap.bvh import read_bvh
 
         return read_bvh(job.paths[0], source="bvh", subject=job.subject, sequence=job.sequence)
     if job.source == "poseprior":
-        from .mocap.poseprior import read_poseprior
+        from ..mocap.poseprior import read_poseprior
 
         return read_poseprior(job.paths[0], subject=job.subject, sequence=job.sequence)
     if job.source == "h36m":
-        from .h36m.source import read_h36m_motion
+        from ..h36m.source import read_h36m_motion
 
         return read_h36m_motion(job)
     raise ValueError(f"unknown source {job.source!r}")
@@ -64,7 +64,7 @@ def joint_table(motion: Motion) -> dict[str, tuple[str, ...]]:
     """The manifest's name table that maps this motion's joints onto the canonical skeleton."""
     manifest = load_dataset_manifest(motion.source)
     if motion.source == "bvh":
-        from .mocap.bvh import bvh_joint_table
+        from ..mocap.bvh import bvh_joint_table
 
         return bvh_joint_table(motion.joint_names, manifest, path=motion.path)
     return manifest.joints

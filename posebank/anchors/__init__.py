@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..boxes import normalise_to_box, pose_box
+from ..skeleton import Skeleton
 from ._lloyd import cluster_sums
-from .boxes import normalise_to_box, pose_box
-from .skeleton import Skeleton
 
 LOG = logging.getLogger(__name__)
 
@@ -181,17 +181,13 @@ def kmeans(
 
 
 def resolve_engine(engine: str) -> str:
-    """auto -> torch when a CUDA device is present, else faiss (CPU)."""
+    """auto -> torch when a CUDA device is present, else faiss (CPU). The device check is the search
+    engines' (posebank.search.cuda_present), so every stage picks the GPU the same way."""
     if engine != "auto":
         return engine
-    try:
-        import torch
+    from ..search import cuda_present
 
-        if torch.cuda.is_available():
-            return "torch"
-    except ImportError:
-        pass
-    return "faiss"
+    return "torch" if cuda_present() else "faiss"
 
 
 def to_lcrnet_layout(anchors: AnchorSet) -> npt.NDArray[np.float32]:

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InputError
-from .skeleton import Skeleton, get_skeleton
+from ..errors import InputError
+from ..skeleton import Skeleton, get_skeleton
 
 SHARDS_DIR = "shards"
 MANIFEST = "manifest.json"
@@ -54,7 +54,7 @@ class Bank:
     @cached_property
     def dataset(self) -> Any:
         """The pyarrow dataset of all shards (for filters and column projection)."""
-        from .shards import open_dataset
+        from ..shards import open_dataset
 
         return open_dataset(self.shard_paths)
 
@@ -66,8 +66,8 @@ class Bank:
         self, columns: Sequence[str] = ("pose_2d",), batch_size: int = 262_144, filter: Any = None
     ) -> Iterator[dict[str, npt.NDArray[Any]]]:
         """Stream the bank in batches: dict column -> array; pose columns come as (n, J, 2|3) float32."""
-        from .shards import iter_batches, open_dataset
-        from .verify import check_table_values
+        from ..shards import iter_batches, open_dataset
+        from ..verify import check_table_values
 
         j = self.skeleton.num_joints
         shapes = {"pose_2d": (j, 2), "pose_3d": (j, 3)}
@@ -81,7 +81,7 @@ class Bank:
 
     @staticmethod
     def _arrays(batch: Any, columns: Sequence[str], shapes: dict[str, tuple[int, int]]) -> dict[str, npt.NDArray[Any]]:
-        from .shards import to_numpy
+        from ..shards import to_numpy
 
         out: dict[str, npt.NDArray[Any]] = {}
         for name in columns:
@@ -91,7 +91,7 @@ class Bank:
 
     def take(self, rows: npt.NDArray[np.integer], columns: Sequence[str] = ("pose_2d", "pose_3d")) -> dict[str, npt.NDArray[Any]]:
         """Some rows (global indices in shard order, as `iter_poses` streams them) as arrays."""
-        from .verify import check_table_values
+        from ..verify import check_table_values
 
         j = self.skeleton.num_joints
         shapes = {"pose_2d": (j, 2), "pose_3d": (j, 3)}
@@ -145,7 +145,7 @@ def open_bank(path: str | Path, *, verify: bool = True) -> Bank:
         kind = manifest.get("kind") if isinstance(manifest, dict) else None
         raise InputError(manifest_path, f"not a bank manifest (kind={kind!r})")
     if verify:
-        from .verify import check_files, manifest_files
+        from ..verify import check_files, manifest_files
 
         check_files(root, manifest_files(manifest))
     return Bank(root=root, manifest=manifest)

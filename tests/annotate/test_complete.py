@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posebank.complete import complete_2d, depth_transfer_3d, masked_centre_scale, match_spread, topk_weighted_3d
+from posebank.annotate.complete import complete_2d, depth_transfer_3d, masked_centre_scale, match_spread, topk_weighted_3d
 from posebank.skeleton import body_centre, get_skeleton
 
 SK = get_skeleton("j13")

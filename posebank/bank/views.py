@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .config import ViewConfig
-from .geometry import project_orthographic, view_rotation
+from ..config import ViewConfig
+from ..geometry import project_orthographic, view_rotation
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
