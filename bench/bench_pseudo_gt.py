@@ -45,7 +45,7 @@ from posebank.bank.canonical import canonical_poses
 from posebank.annotate.complete import complete_2d
 from posebank.config import BankConfig, ViewConfig
 from posebank.datasets2d import read_annotations, to_canonical_2d
-from posebank.labels import LABEL_MODES, label_poses_3d
+from posebank.annotate.labels import LABEL_MODES, label_poses
 from posebank.annotate.matching import gather_matches, search_bank
 from posebank.search import SearchConfig
 from posebank.skeleton import get_skeleton
@@ -193,7 +193,23 @@ def summarise(s: dict[str, np.ndarray]) -> dict[str, object]:
         "matching_distance_median": float(np.median(s["distance"])),
         "per_joint_mm": {n: float(v) for n, v in zip(SK.joint_names, s["per_joint"].mean(0))},
         "per_joint_aligned_mm": {n: float(v) for n, v in zip(SK.joint_names, s["per_joint_aligned"].mean(0))},
+        "error_estimate": estimate_quality(s["estimate"], s["aligned"]),
     }  # fmt: skip
+
+
+def estimate_quality(estimate: np.ndarray, aligned: np.ndarray, worst: float = 0.1) -> dict[str, float]:
+    """How well the per-person error estimate (N,) mm ranks the true aligned MPJPE (N,) mm: Spearman
+    correlation, and the precision and recall of flagging the `worst` fraction by the estimate."""
+    from scipy.stats import spearmanr
+
+    n = max(1, int(round(worst * len(aligned))))
+    flagged = np.argsort(-estimate, kind="stable")[:n]
+    truly = np.argsort(-aligned, kind="stable")[:n]
+    hit = len(np.intersect1d(flagged, truly))
+    return {"spearman_aligned": float(spearmanr(estimate, aligned).statistic), "flagged": n,
+            "flag_precision": hit / n,  # = recall here: as many flagged as truly worst
+            "flagged_aligned_mm_median": float(np.median(aligned[flagged])),
+            "estimate_mm_median": float(np.median(estimate)), "aligned_mm_median": float(np.median(aligned))}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -226,12 +242,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         matches = search_bank(bank, q["px"], q["mask"], args.k, config=search)
                         got = gather_matches(bank, matches.rows)
                         timing["search_s"] += time.perf_counter() - t
-                        pose_2d = complete_2d(q["px"], q["mask"], got.pose_2d[:, 0])
                         for mode in modes if bank_name == "merged" else ("top1",):
                             t = time.perf_counter()
-                            pose_3d = label_poses_3d(mode, q["px"], q["mask"], matches.distances, got, SK)
+                            labels = label_poses(mode, q["px"], q["mask"], matches.distances, got, SK)
+                            pose_2d = complete_2d(q["px"], q["mask"], labels.completion_2d)
                             timing["labels_s"][mode] += time.perf_counter() - t
-                            s = score(q, pose_3d, pose_2d, matches.distances[:, 0])
+                            s = score(q, labels.pose_3d, pose_2d, matches.distances[:, 0])
+                            s["estimate"] = labels.error_estimate_mm
                             scores.setdefault(bank_name, {}).setdefault(kind, {}).setdefault(mode, []).append(s)
     results: dict[str, object] = {
         "machine": machine_description(), "views": args.views, "fps": args.fps, "k": args.k, "seed": args.seed,
@@ -261,13 +278,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 def markdown(results: dict[str, object]) -> str:
     """The summary table (median per person) in the layout of BENCHMARKS.md."""
-    lines = ["| bank | queries | label mode | MPJPE mm | aligned mm | hidden-joint 2D (torso) | match dist |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| bank | queries | label mode | MPJPE mm | aligned mm | hidden-joint 2D (torso) | match dist "
+             "| estimate: Spearman | worst-10% precision |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for key, r in results["results"].items():  # type: ignore[union-attr]
         bank, kind, mode = key.split("/")
         h = r["hidden_2d_torso_median"]
         lines.append(f"| {bank} | {kind} | {mode} | {r['mpjpe_mm_median']:.0f} | {r['aligned_mm_median']:.0f} | "
-                     f"{'-' if h is None else f'{h:.3f}'} | {r['matching_distance_median']:.3f} |")  # fmt: skip
+                     f"{'-' if h is None else f'{h:.3f}'} | {r['matching_distance_median']:.3f} | "
+                     f"{r['error_estimate']['spearman_aligned']:.2f} | {r['error_estimate']['flag_precision']:.2f} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -276,7 +294,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     ap.add_argument("--views", type=int, default=12, help="bank views per pose")
     ap.add_argument("--fps", type=float, default=30.0, help="bank and query frame rate")
-    ap.add_argument("--k", type=int, default=5, help="matches per query")
+    ap.add_argument("--k", type=int, default=20, help="matches per query")
     ap.add_argument("--query-views", type=int, default=2, help="random views of each held-out pose")
     ap.add_argument("--max-poses", type=int, default=400, help="held-out poses per subject (evenly spaced)")
     ap.add_argument("--modes", nargs="+", default=list(LABEL_MODES))

@@ -28,8 +28,8 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         bank: Annotated[Path, typer.Option(exists=True, file_okay=False, resolve_path=True, help="Bank folder (build-bank --out).")],
         out: Annotated[Path, typer.Option(help="Output folder: annotations/part-NNNNN.parquet and manifest.json.")],
         engine: Annotated[str, typer.Option(help="Search engine: auto | numpy | blas | torch | faiss | faiss-ivf (approximate).")] = "auto",
-        k: Annotated[int, typer.Option(min=1, help="Matches kept per person (top-k spread; topk-mean labels).")] = 5,
-        label_mode: Annotated[str, typer.Option(help="Pseudo-3D: top1 (the paper) | topk-mean | depth-transfer.")] = "top1",
+        k: Annotated[int, typer.Option(min=1, help="Matches kept per person (fused-fit, topk-mean, spread, error estimate).")] = 20,
+        label_mode: Annotated[str, typer.Option(help="Pseudo-3D: fused-fit (best measured) | top1 (the paper) | topk-mean | depth-transfer.")] = "fused-fit",
         images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True,
                                                             help="Images folder, to read image sizes the file lacks.")] = None,  # fmt: skip
         split: Annotated[Optional[str], typer.Option(help="Split name when the file does not say (MPII .json/.h5).")] = None,

@@ -80,6 +80,7 @@ def annotations_schema(num_joints: int) -> pa.Schema:
             pa.field("match_view_id", pa.int32(), nullable=True),
             pa.field("match_distance", pa.float32(), nullable=True),
             pa.field("match_spread", pa.float32(), nullable=True),  # top-k disagreement, m (3D)
+            pa.field("error_estimate", pa.float32(), nullable=True),  # expected 3D error of pose_3d, mm (ranks people)
             pa.field("box_full", box, nullable=False),
             pa.field("box_upper", box, nullable=False),
             pa.field("head_box", box, nullable=True),  # MPII, for PCKh

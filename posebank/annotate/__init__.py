@@ -30,7 +30,8 @@ from ..progress import ProgressFactory, no_progress
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
 from ..search import SearchConfig, resolve_engine
 from ..skeleton import Skeleton
-from .complete import LABEL_MODES, complete_2d, depth_transfer_3d, masked_centre_scale, match_spread, topk_weighted_3d
+from .complete import complete_2d, masked_centre_scale, match_spread
+from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses
 from .matching import gather_matches, search_bank
 
 LOG = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ class AnnotateConfig:
     bank: str = ""  # bank folder (build-bank's --out)
     out: str = "annotations"  # output folder: annotations/part-NNNNN.parquet, manifest.json
     engine: str = "auto"  # search engine: auto | numpy | blas | torch | faiss | faiss-ivf
-    k: int = 5  # matches kept per person (top-k spread, top-k label modes)
-    label_mode: str = "top1"  # top1 (the paper) | topk-mean | depth-transfer (bench/bench_pseudo_gt.py)
+    k: int = 20  # matches kept per person (fused-fit and topk-mean labels, spread, error estimate)
+    label_mode: str = DEFAULT_LABEL_MODE  # fused-fit | top1 (the paper) | topk-mean | depth-transfer (BENCHMARKS.md)
     min_joints: int = 3  # fewer annotated joints: kept, flagged, not matched
     swap_ratio: float = 0.7  # flag left/right swap when the swapped labels match within this x the distance
     people_per_shard: int = 50_000  # people per Parquet file (and per resumable unit of work)
@@ -83,6 +84,7 @@ class Labels:
     match_view_id: npt.NDArray[np.int32]
     match_distance: npt.NDArray[np.float32]  # (Q,), NaN unmatched
     match_spread: npt.NDArray[np.float32]
+    error_estimate: npt.NDArray[np.float32]  # (Q,) mm, expected 3D error of the label (NaN unmatched)
     swapped_distance: npt.NDArray[np.float32]  # (Q,) best distance with left/right labels exchanged
     flags: list[list[str]]
 
@@ -92,8 +94,8 @@ def label_people(
     pose_2d: npt.NDArray[np.floating],
     visible: npt.NDArray[np.bool_],
     *,
-    k: int = 5,
-    label_mode: str = "top1",
+    k: int = 20,
+    label_mode: str = DEFAULT_LABEL_MODE,
     min_joints: int = 3,
     swap_ratio: float = 0.7,
     search: SearchConfig | None = None,
@@ -106,7 +108,7 @@ def label_people(
         bank: the bank (its skeleton is the people's).
         pose_2d: (Q, J, 2) px on the bank's canonical skeleton; NaN where not visible.
         visible: (Q, J) bool, the annotated joints (the query masks).
-        k: matches per person; label_mode: "top1" | "topk-mean" | "depth-transfer".
+        k: matches per person; label_mode: one of posebank.annotate.labels.LABEL_MODES.
         min_joints: people with fewer visible joints are not matched (flagged).
         swap_ratio: flag FLAG_SWAP when the left/right-exchanged query matches below swap_ratio x distance.
     """
@@ -131,6 +133,7 @@ def label_people(
     view_id = np.full(q, -1, np.int32)
     dist = np.full(q, np.nan, np.float32)
     spread = np.full(q, np.nan, np.float32)
+    estimate = np.full(q, np.nan, np.float32)
     swapped = np.full(q, np.nan, np.float32)
     if len(matchable):
         k = max(1, min(k, bank.num_rows))
@@ -141,14 +144,10 @@ def label_people(
         mirrored = search_bank(bank, query[:, flip], mask[:, flip], 1, config=search, block_rows=bank_block_rows,
                                progress=progress, description="left/right check")  # fmt: skip
         got = gather_matches(bank, matches.rows)
-        best_2d, best_3d = got.pose_2d[:, 0].astype(np.float64), got.pose_3d[:, 0].astype(np.float64)
-        out_2d[matchable] = complete_2d(query, mask, best_2d)
-        if label_mode == "top1":
-            out_3d[matchable] = best_3d
-        elif label_mode == "topk-mean":
-            out_3d[matchable] = topk_weighted_3d(got.pose_3d, matches.distances)
-        else:
-            out_3d[matchable] = depth_transfer_3d(query, mask, best_2d, best_3d, skeleton)
+        labelled = label_poses(label_mode, query, mask, matches.distances, got, skeleton)
+        out_2d[matchable] = complete_2d(query, mask, labelled.completion_2d)
+        out_3d[matchable] = labelled.pose_3d
+        estimate[matchable] = labelled.error_estimate_mm
         pose_id[matchable] = got.pose_id[:, 0]
         view_id[matchable] = got.view_id[:, 0]
         dist[matchable] = matches.distances[:, 0]
@@ -157,7 +156,7 @@ def label_people(
         for i, d, ds in zip(matchable, matches.distances[:, 0], mirrored.distances[:, 0]):
             if ds < swap_ratio * d:
                 flags[i].append(FLAG_SWAP)
-    return Labels(out_2d, out_3d, pose_id, view_id, dist, spread, swapped, flags)
+    return Labels(out_2d, out_3d, pose_id, view_id, dist, spread, estimate, swapped, flags)
 
 
 def boxes(pose_2d: npt.NDArray[np.floating], visible: npt.NDArray[np.bool_], skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
@@ -311,6 +310,7 @@ def _columns(people: Any, canon: Any, labels: Labels, sl: slice, skeleton: Skele
         "match_view_id": [None if v < 0 else int(v) for v in labels.match_view_id],
         "match_distance": [None if np.isnan(v) else float(v) for v in labels.match_distance],
         "match_spread": [None if np.isnan(v) else float(v) for v in labels.match_spread],
+        "error_estimate": [None if np.isnan(v) else float(v) for v in labels.error_estimate],
         "box_full": full_box,
         "box_upper": upper_box,
         "head_box": [None if np.isnan(b).any() else b.tolist() for b in head],

@@ -192,7 +192,7 @@ def annotate_h36m(
             "person": np.zeros(n, np.int32), "pose_2d": pose_2d,
             "visible": np.ones((n, skeleton.num_joints), bool), "occluded": np.zeros((n, skeleton.num_joints), bool),
             "pose_3d": np.stack(rows.pose_3d), "match_pose_id": None, "match_view_id": None, "match_distance": None,
-            "match_spread": None, "box_full": full, "box_upper": upper, "head_box": None, "head_size": None,
+            "match_spread": None, "error_estimate": None, "box_full": full, "box_upper": upper, "head_box": None, "head_size": None,
             "flags": [[] for _ in range(n)], "source_pose_2d": [s.reshape(-1).tolist() for s in rows.source_2d],
         }  # fmt: skip
         rel = f"{SHARDS_DIR}/part-{len(shards):05d}.parquet"

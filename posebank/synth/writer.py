@@ -192,6 +192,7 @@ def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, meta
         "match_view_id": None,
         "match_distance": None,
         "match_spread": None,
+        "error_estimate": None,
         "box_full": pose_box(pose_2d),
         "box_upper": pose_box(pose_2d, np.broadcast_to(upper, pose_2d.shape[:2])),
         "head_box": None,

@@ -45,7 +45,7 @@ def test_a_bank_pose_finds_itself_and_is_completed_exactly(bank_dir: Path) -> No
     visible = np.ones(px.shape[:2], bool)
     visible[:, [0, 1, 2]] = False  # ankles and a knee hidden
     hidden = np.where(visible[..., None], px, np.nan)
-    labels = label_people(open_bank(bank_dir), hidden, visible, k=3, search=None)
+    labels = label_people(open_bank(bank_dir), hidden, visible, k=3, label_mode="top1", search=None)
     assert (labels.match_distance < 1e-3).all()
     np.testing.assert_allclose(labels.pose_2d, px, atol=1e-3)  # hidden joints recovered in pixels
     np.testing.assert_allclose(labels.pose_3d, pose_3d, atol=1e-6)
@@ -70,7 +70,7 @@ def test_swapped_labels_are_flagged_and_few_joints_kept(bank_dir: Path) -> None:
     assert np.isnan(labels.pose_3d[3:]).all() and (labels.match_pose_id[3:] == -1).all()
 
 
-@pytest.mark.parametrize("mode", ["topk-mean", "depth-transfer"])
+@pytest.mark.parametrize("mode", ["fused-fit", "topk-mean", "depth-transfer"])
 def test_label_modes_give_body_centred_poses(bank_dir: Path, mode: str) -> None:
     from posebank.skeleton import body_centre, get_skeleton
 
@@ -107,6 +107,9 @@ def test_mpii_h5_end_to_end(bank_dir: Path, shared_data: Path, tmp_path: Path) -
     assert meta["annotation_file"]["sha256"] and meta["bank_manifest_sha256"] and meta["skeleton"] == "j13"
     sizes = np.array(table.column("head_size").to_pylist(), dtype=float)
     assert np.isfinite(sizes).all() and (sizes > 5).all()
+    estimate = np.array(table.column("error_estimate").to_pylist(), dtype=float)  # mm, None unmatched
+    matched = np.array([v is not None for v in table.column("match_distance").to_pylist()])
+    assert matched.any() and (np.isfinite(estimate) == matched).all() and (estimate[matched] > 0).all()
 
 
 def test_engines_agree_on_real_annotations(bank_dir: Path, shared_data: Path, tmp_path: Path) -> None:

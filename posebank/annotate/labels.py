@@ -1,0 +1,245 @@
+"""Pseudo-3D labels from the k best matches of a person (paper section 3.7 and beyond). Numpy only.
+
+The paper's label is the best match's 3D pose (`top1`). The match ignores what the annotation says
+beyond its normalised 2D shape; the other modes use it:
+- `topk-mean`: score-weighted average of the k matches' 3D poses (camera frames as stored);
+- `depth-transfer`: annotated x, y kept, depth from the best match;
+- `fused-fit` (the default of `annotate`): the k matches brought into the query's frame (2D similarity
+  on the annotated joints), averaged with weights from their eq. 9 distances, then fitted by least
+  squares to the annotated 2D joints with the matches' bone lengths and the fused pose as prior
+  (`fit_to_annotation`). The hidden joints are completed in 2D from the fitted pose.
+Each person also gets an error estimate (mm) from the disagreement of the k matches around the
+label: it ranks people by the error their label is likely to have (bench/bench_pseudo_gt.py measures
+how well, and BENCHMARKS.md holds the numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..skeleton import Skeleton, body_centre
+from .complete import depth_transfer_3d, masked_centre_scale, topk_weighted_3d
+from .matching import MatchedPoses
+
+LABEL_MODES = ("fused-fit", "top1", "topk-mean", "depth-transfer")
+DEFAULT_LABEL_MODE = "fused-fit"
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Settings of the `fused-fit` label and of the error estimate. Lengths are in the units of the
+    query's normalisation (eq. 9: unit norm over the annotated joints; a whole body is about 1.3 m)."""
+
+    temperature: float = 0.05  # match weights softmax(-(d - d_best) / temperature) over eq. 9 distances
+    sigma_2d: float = 0.05  # fit: tolerance of the annotated joints (noise, perspective vs orthographic)
+    sigma_bone: float = 0.1  # fit: tolerance of the matches' bone lengths
+    sigma_prior: float = 0.1  # fit: tolerance of the fused matches (holds depth signs and hidden joints)
+    iterations: int = 8  # fit: Gauss-Newton steps
+    hidden_weight: float = 2.0  # estimate: a hidden joint's 3D spread counts this much (its x, y unknown too)
+    mismatch_weight: float = 0.5  # estimate: weight of the best match's per-joint 2D mismatch
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """Labels of Q matched people.
+
+    Attributes:
+        pose_3d: (Q, J, 3) float64 m, body-centred, camera frame (x right, y down, z forward).
+        completion_2d: (Q, J, 2) float64 the pose whose x, y complete the hidden joints (any units:
+            `complete_2d` brings it into the image with the query's centre and scale).
+        error_estimate_mm: (Q,) float64 the expected size of the 3D error (mm), for ranking people.
+    """
+
+    pose_3d: npt.NDArray[np.float64]
+    completion_2d: npt.NDArray[np.float64]
+    error_estimate_mm: npt.NDArray[np.float64]
+
+
+def label_poses(
+    mode: str,
+    query_2d: npt.NDArray[np.floating],
+    mask: npt.NDArray[np.bool_],
+    distances: npt.NDArray[np.floating],
+    matched: MatchedPoses,
+    skeleton: Skeleton,
+    config: LabelConfig | None = None,
+) -> PseudoLabels:
+    """The pseudo-3D poses of one label mode, the 2D completion source and the error estimate.
+
+    Args:
+        mode: one of LABEL_MODES.
+        query_2d: (Q, J, 2) px; NaN (or anything) outside the mask.
+        mask: (Q, J) bool, the annotated joints (at least 2 per person, not all at one point).
+        distances: (Q, k) eq. 9 distances of the matches, best first (inf: no match).
+        matched: the matches' poses, (Q, k, J, 2|3), best first (NaN where no match).
+        skeleton: the bank's.
+    """
+    if mode not in LABEL_MODES:
+        raise ValueError(f"unknown label mode {mode!r}; choose from {', '.join(LABEL_MODES)}")
+    config = config or LabelConfig()
+    best_2d = matched.pose_2d[:, 0].astype(np.float64)
+    best_3d = matched.pose_3d[:, 0].astype(np.float64)
+    valid = np.isfinite(distances) & np.isfinite(matched.pose_3d).all(axis=(-2, -1))  # (Q, k)
+    aligned, query_n, scale = align_matches(query_2d, mask, np.nan_to_num(matched.pose_2d), np.nan_to_num(matched.pose_3d))
+    w = match_weights(np.where(valid, distances, np.inf), config.temperature)
+    fused = np.einsum("qk,qkjc->qjc", w, aligned)
+    bones = np.asarray(skeleton.bones)
+    lengths = np.einsum("qk,qkb->qb", w, np.linalg.norm(aligned[:, :, bones[:, 0]] - aligned[:, :, bones[:, 1]], axis=-1))
+    fitted = fit_to_annotation(fused, query_n, mask, lengths, skeleton, sigma_2d=config.sigma_2d,
+                               sigma_bone=config.sigma_bone, sigma_prior=config.sigma_prior,
+                               iterations=config.iterations)  # fmt: skip
+    size_m = (w * scale).sum(axis=1)  # the matches' size: normalised units back to metres
+    estimate = 1000.0 * size_m * error_estimate(aligned, valid, fitted, mask, distances[:, 0], config)
+    completion = best_2d
+    if mode == "top1":
+        pose_3d = best_3d
+    elif mode == "topk-mean":
+        pose_3d = topk_weighted_3d(np.nan_to_num(matched.pose_3d), np.where(valid, distances, np.inf))
+    elif mode == "depth-transfer":
+        pose_3d = depth_transfer_3d(query_2d, mask, best_2d, best_3d, skeleton)
+    else:
+        pose_3d = fitted * size_m[:, None, None]
+        pose_3d = pose_3d - body_centre(pose_3d, skeleton)[:, None]
+        completion = pose_3d[..., :2]
+    return PseudoLabels(pose_3d, completion, estimate)
+
+
+def error_estimate(
+    aligned: npt.NDArray[np.float64],
+    valid: npt.NDArray[np.bool_],
+    label: npt.NDArray[np.float64],
+    mask: npt.NDArray[np.bool_],
+    best_distance: npt.NDArray[np.floating],
+    config: LabelConfig,
+) -> npt.NDArray[np.float64]:
+    """The expected per-joint 3D error (Q,) of a label, in the query's normalised units.
+
+    What the annotation leaves open is where the k matches disagree: the depth of an annotated joint
+    (its x, y are given) and the whole position of a hidden one. Per joint, the mean distance of the
+    valid matches to the label, in depth for annotated joints and in 3D (x `hidden_weight`) for hidden
+    ones; averaged over joints, plus the best match's own misfit per annotated joint (eq. 9 distance
+    / sqrt(annotated joints), x `mismatch_weight`). Unweighted over the matches on purpose: a second
+    match as good as the first is the doubt to measure.
+
+    Args:
+        aligned: (Q, k, J, 3) the matches in the query's normalised frame (`align_matches`).
+        valid: (Q, k) the real matches. label: (Q, J, 3) in the same frame. mask: (Q, J) annotated.
+        best_distance: (Q,) eq. 9 distance of the best match.
+    """
+    m = np.asarray(mask, bool)
+    n = np.maximum(valid.sum(axis=1), 1)[:, None]
+    v = valid[:, :, None]
+    dz = np.where(v, np.abs(aligned[..., 2] - label[:, None, :, 2]), 0.0).sum(axis=1) / n
+    d3 = np.where(v, np.linalg.norm(aligned - label[:, None], axis=-1), 0.0).sum(axis=1) / n
+    per_joint = np.where(m, dz, config.hidden_weight * d3).mean(axis=1)
+    misfit = np.where(np.isfinite(best_distance), best_distance, 0.0) / np.sqrt(np.maximum(m.sum(axis=1), 1))
+    return per_joint + config.mismatch_weight * misfit
+
+
+def align_matches(
+    query_2d: npt.NDArray[np.floating],
+    mask: npt.NDArray[np.bool_],
+    match_2d: npt.NDArray[np.floating],
+    match_3d: npt.NDArray[np.floating],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The k matches of each query brought into one frame, the query's normalised image frame.
+
+    Eq. 9 compares poses after centring and scaling on the annotated joints, so two matches of one
+    query may differ in size and roll (the bank draws rolls of +-15 degrees). Each match is moved by the
+    2D similarity that takes its annotated joints onto the query's (Procrustes in the image plane:
+    translation, scale to unit norm, rotation about the optical axis) and the same motion is applied
+    to its 3D pose, so the k poses can be averaged joint by joint.
+
+    Args:
+        query_2d: (Q, J, 2) px, anything outside the mask. mask: (Q, J) bool, the annotated joints.
+        match_2d: (Q, k, J, 2) m, orthographic. match_3d: (Q, k, J, 3) m, camera frame.
+
+    Returns:
+        poses: (Q, k, J, 3) the matches in the query's normalised frame (x, y, z divided by the match's
+            masked 2D scale; masked 2D centre at the origin; depth centred on the masked joints).
+        query: (Q, J, 2) the query normalised the same way (zero outside the mask).
+        scale: (Q, k) each match's masked 2D scale in metres (its size, to go back to metres).
+    """
+    m = np.asarray(mask, bool)
+    c_q, s_q = masked_centre_scale(query_2d, m)
+    qn = np.where(m[..., None], (np.asarray(query_2d, np.float64) - c_q[:, None]) / np.maximum(s_q, 1e-12)[:, None, None], 0.0)
+    mk = np.broadcast_to(m[:, None], match_2d.shape[:3])
+    c_m, s_m = masked_centre_scale(match_2d, mk)  # (Q, k, 2), (Q, k)
+    x = np.asarray(match_3d, np.float64)
+    centre_z = np.where(mk, x[..., 2], 0.0).sum(-1) / np.maximum(mk.sum(-1), 1)
+    centre = np.concatenate([c_m, centre_z[..., None]], axis=-1)
+    xn = (x - centre[:, :, None]) / np.maximum(s_m, 1e-12)[..., None, None]
+    # Rotation about z maximising sum over the mask of q . R m: angle atan2(sum q x m, sum q . m).
+    mn = np.where(mk[..., None], xn[..., :2], 0.0)
+    dot = np.einsum("qjc,qkjc->qk", qn, mn)
+    cross = np.einsum("qj,qkj->qk", qn[..., 1], mn[..., 0]) - np.einsum("qj,qkj->qk", qn[..., 0], mn[..., 1])
+    theta = np.arctan2(cross, dot)
+    c, s = np.cos(theta)[..., None], np.sin(theta)[..., None]
+    out = xn.copy()
+    out[..., 0] = c * xn[..., 0] - s * xn[..., 1]
+    out[..., 1] = s * xn[..., 0] + c * xn[..., 1]
+    return out, qn, s_m
+
+
+def match_weights(distances: npt.NDArray[np.floating], temperature: float) -> npt.NDArray[np.float64]:
+    """Weights (Q, k) summing to 1: softmax(-(d - d_best) / temperature) of eq. 9 distances (Q, k)."""
+    d = np.asarray(distances, dtype=np.float64)
+    d = np.where(np.isfinite(d), d, np.inf)
+    w = np.exp(-(d - d[:, :1]) / temperature)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def fit_to_annotation(
+    prior: npt.NDArray[np.float64],
+    target_2d: npt.NDArray[np.float64],
+    mask: npt.NDArray[np.bool_],
+    bone_lengths: npt.NDArray[np.float64],
+    skeleton: Skeleton,
+    *,
+    sigma_2d: float,
+    sigma_bone: float,
+    sigma_prior: float,
+    iterations: int = 8,
+) -> npt.NDArray[np.float64]:
+    """Least-squares 3D poses (Q, J, 3) that project (orthographically) onto the annotated joints,
+    keep the match's bone lengths and stay near the match (the prior), all in one unit of length.
+
+    Minimises, per person, sum_j in S |X_j,xy - t_j|^2 / sigma_2d^2 + sum_bones (|X_c - X_p| - L_b)^2
+    / sigma_bone^2 + sum_j |X_j - P_j|^2 / sigma_prior^2 by Gauss-Newton from the prior with the
+    annotated x, y put in. This is the classic lifting of a bone's depth from its length and its image
+    length, solved jointly: the bone lengths fix the depth differences, the start (the match) picks
+    their signs, the prior holds the hidden joints.
+
+    Args:
+        prior: (Q, J, 3) the match (or fused matches). target_2d: (Q, J, 2) the annotation in the same
+            units and frame (meaningful on the mask). mask: (Q, J) bool.
+        bone_lengths: (Q, B) the lengths of `skeleton.bones`.
+    """
+    q, j, _ = prior.shape
+    m = np.asarray(mask, bool)
+    target_2d = np.where(m[..., None], target_2d, 0.0)  # NaN outside the mask would poison the sums
+    x = prior.copy()
+    x[..., :2] = np.where(m[..., None], target_2d, x[..., :2])
+    bones = np.asarray(skeleton.bones)
+    incidence = np.zeros((len(bones), j))
+    incidence[np.arange(len(bones)), bones[:, 0]] = 1.0
+    incidence[np.arange(len(bones)), bones[:, 1]] = -1.0
+    # The linear terms' normal matrix is diagonal: 1/sigma_2d^2 on the annotated x, y, 1/sigma_prior^2 everywhere.
+    diag = np.full((q, j, 3), 1.0 / sigma_prior**2)
+    diag[..., :2] += m[..., None] / sigma_2d**2
+    eye = np.eye(3 * j)
+    for _ in range(iterations):
+        d = np.einsum("bj,qjc->qbc", incidence, x)
+        length = np.linalg.norm(d, axis=-1)
+        u = d / np.maximum(length, 1e-9)[..., None]
+        r_bone = (length - bone_lengths) / sigma_bone
+        g = (incidence[None, :, :, None] * u[:, :, None, :]).reshape(q, len(bones), 3 * j) / sigma_bone  # dr/dX
+        grad = (x - prior) / sigma_prior**2
+        grad[..., :2] += m[..., None] * (x[..., :2] - target_2d) / sigma_2d**2
+        grad = grad.reshape(q, 3 * j) + np.einsum("qbn,qb->qn", g, r_bone)
+        h = np.einsum("qbn,qbm->qnm", g, g) + diag.reshape(q, 3 * j)[:, :, None] * eye
+        x = x - np.linalg.solve(h, grad[..., None])[..., 0].reshape(q, j, 3)
+    return x
