@@ -52,6 +52,7 @@ class _DatasetAccumulator:
     flagged: dict[str, list[list[Any]]] = field(default_factory=dict)
     distance: list[npt.NDArray[np.float64]] = field(default_factory=list)
     spread: list[npt.NDArray[np.float64]] = field(default_factory=list)
+    estimate: list[npt.NDArray[np.float64]] = field(default_factory=list)  # mm, the label's expected error
     n_visible: list[npt.NDArray[np.int64]] = field(default_factory=list)
     completed: npt.NDArray[np.int64] = field(init=False)  # (J,) not annotated, matched
     annotated: npt.NDArray[np.int64] = field(init=False)  # (J,)
@@ -72,6 +73,7 @@ class _DatasetAccumulator:
         self.splits.update(str(s) for s in batch["split"][rows])
         self.distance.append(dist)
         self.spread.append(batch["match_spread"][rows])
+        self.estimate.append(batch["error_estimate"][rows])
         self.n_visible.append(vis.sum(1))
         self.annotated += vis.sum(0)
         self.completed += (~vis & matched[:, None]).sum(0)
@@ -124,6 +126,7 @@ class _DatasetAccumulator:
             },
             "match_spread_mm": summarise(spread, scale=1000.0),
             "match_spread_histogram_mm": histogram(1000.0 * spread, SPREAD_EDGES_MM),
+            "error_estimate_mm": summarise(np.concatenate(self.estimate)),
             "worst": self.worst.records,
             "swaps": self.swaps.records,
         }

@@ -21,10 +21,12 @@ def annotation_sections(label: str, a: dict[str, Any], table: Callable[..., str]
     parts = [f"<h2>Annotations {html.escape(label)}</h2>", note]
     flags = sorted({f for d in ds.values() for f in d["flags"]})
     parts.append(table(["dataset", "people", "matched", "unmatched", *flags, *(f"distance {k}" for k in _DIST),
-                        "spread median mm", "spread 90th pct mm"],
+                        "spread median mm", "spread 90th pct mm", "error estimate median mm",
+                        "error estimate 90th pct mm"],
                        [[n, d["people"], d["matched"], d["unmatched"], *(d["flags"].get(f, 0) for f in flags),
                          *(d["match_distance"].get(k) for k in _DIST), d["match_spread_mm"].get("q50"),
-                         d["match_spread_mm"].get("q90")] for n, d in ds.items()]))  # fmt: skip
+                         d["match_spread_mm"].get("q90"), d["error_estimate_mm"].get("q50"),
+                         d["error_estimate_mm"].get("q90")] for n, d in ds.items()]))  # fmt: skip
     parts.append("<h3>Match distance per number of annotated joints</h3>")
     parts.append(table(["dataset", "joints", "people", "matched", "mean", "median", "90th pct"],
                        [[n, r["joints"], r["people"], r["matched"], r.get("mean"), r.get("q50"), r.get("q90")]
@@ -60,8 +62,9 @@ def annotation_sections(label: str, a: dict[str, Any], table: Callable[..., str]
             if not recs:
                 continue
             parts.append(f"<h3>{html.escape(n)}: {title}</h3>")
-            parts.append(table(["image", "person", "distance", "spread m", "annotated joints", "flags"],
-                               [[r["image"], r["person"], r["match_distance"], r["match_spread"], r["visible_joints"],
+            parts.append(table(["image", "person", "distance", "spread m", "error estimate mm", "annotated joints", "flags"],
+                               [[r["image"], r["person"], r["match_distance"], r["match_spread"], r.get("error_estimate"),
+                                 r["visible_joints"],
                                  ", ".join(r["flags"]) or "-"] for r in recs]))  # fmt: skip
             drawn = [{"file": r["figure"]["file"], "caption": f"{r['image']} person {r['person']}"
                       + (" (over the image)" if r["figure"]["over_image"] else "")} for r in recs if "figure" in r]  # fmt: skip

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 ANNOTATION_COLUMNS = ("dataset", "split", "image", "person", "image_width", "image_height", "pose_2d", "visible",
-                      "pose_3d", "match_distance", "match_spread", "flags")  # fmt: skip
+                      "pose_3d", "match_distance", "match_spread", "error_estimate", "flags")  # fmt: skip
 
 
 def _fixed(column: Any, shape: tuple[int, ...], dtype: Any = np.float32) -> npt.NDArray[Any]:
@@ -43,7 +43,7 @@ def iter_people(files: Sequence[Path], num_joints: int, batch_rows: int, start: 
 
     Keys: dataset, split, image (object str arrays), person (int64), image_width/height (float64, NaN
     unknown), pose_2d (n, J, 2) px, visible (n, J) bool, pose_3d (n, J, 3) m (NaN unmatched),
-    match_distance, match_spread (float64, NaN unmatched), flags (list of lists of str), row (int64:
+    match_distance, match_spread, error_estimate (float64, NaN unmatched; the estimate in mm), flags (list of lists of str), row (int64:
     the person's index over all files from `start`, for stable ordering).
     """
     from ..shards import iter_batches, open_dataset
@@ -64,6 +64,7 @@ def iter_people(files: Sequence[Path], num_joints: int, batch_rows: int, start: 
             "pose_3d": _fixed(col("pose_3d"), (j, 3)),
             "match_distance": _scalar(col("match_distance").cast("float64"), np.float64),
             "match_spread": _scalar(col("match_spread").cast("float64"), np.float64),
+            "error_estimate": _scalar(col("error_estimate").cast("float64"), np.float64),
             "flags": col("flags").to_pylist(),
             "row": np.arange(start, start + n, dtype=np.int64),
         }
@@ -83,7 +84,8 @@ def person_record(batch: dict[str, Any], i: int) -> dict[str, Any]:
     return {
         "dataset": str(batch["dataset"][i]), "split": str(batch["split"][i]), "image": str(batch["image"][i]),
         "person": int(batch["person"][i]), "match_distance": num(batch["match_distance"][i]),
-        "match_spread": num(batch["match_spread"][i]), "visible_joints": int(batch["visible"][i].sum()),
+        "match_spread": num(batch["match_spread"][i]), "error_estimate": num(batch["error_estimate"][i]),
+        "visible_joints": int(batch["visible"][i].sum()),
         "flags": list(batch["flags"][i]), "image_width": num(batch["image_width"][i]),
         "image_height": num(batch["image_height"][i]), "visible": batch["visible"][i].tolist(),
         "pose_2d": _round(batch["pose_2d"][i], 2),

@@ -50,6 +50,8 @@ def test_annotation_figures_equal_the_shards(which: str, request: pytest.Fixture
     assert d["match_distance"]["q50"] == pytest.approx(np.median(df.match_distance[matched]))
     assert sum(d["match_distance_histogram"]["counts"]) == matched.sum()
     assert d["match_spread_mm"]["mean"] == pytest.approx(1000 * df.match_spread[matched].mean())
+    assert d["error_estimate_mm"]["count"] == matched.sum() and df.error_estimate[~matched].isna().all()
+    assert d["error_estimate_mm"]["mean"] == pytest.approx(df.error_estimate[matched].mean())
     worst = df[matched].sort_values("match_distance", ascending=False, kind="stable").head(5)
     assert [(r["image"], r["person"]) for r in d["worst"]] == list(zip(worst.image, worst.person))
     assert all(len(r["pose_2d"]) == 13 and r["pose_3d"] is not None for r in d["worst"])

@@ -67,7 +67,8 @@ def test_the_json_holds_every_figure(audited: AuditResult) -> None:
     for ann in report["annotations"].values():
         for d in ann["datasets"].values():
             for key in ("flags", "flagged_people", "match_distance", "match_distance_histogram", "by_visible_joints",
-                        "completions_per_joint", "match_spread_mm", "worst", "swaps", "anchor_usage", "compare"):
+                        "completions_per_joint", "match_spread_mm", "error_estimate_mm", "worst", "swaps", "anchor_usage",
+                        "compare"):
                 assert key in d, key
             assert d["compare"]["people"] == d["matched"]
     for name in report["files"]:
