@@ -121,3 +121,24 @@ def remove_heading(poses_world: FloatArray, left_hip: int, right_hip: int) -> Fl
     """
     yaw = heading_angle(poses_world, left_hip, right_hip)
     return rotate(poses_world, axis_rotation("y", -yaw))
+
+
+def masked_centre_scale(
+    poses_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Centre and scale of poses over their masked joints: the normalisation of paper eq. 9.
+
+    Args:
+        poses_2d: (..., J, 2) any float dtype and units; joints outside the mask are ignored (may be NaN).
+        mask: (..., J) bool.
+
+    Returns:
+        centre: (..., 2) float64, the mean of the masked joints (0 when there are none).
+        scale: (...) float64, the Frobenius norm of the centred masked joints (0 when none or all equal).
+    """
+    m = np.asarray(mask, dtype=bool)[..., None]
+    x = np.where(m, np.asarray(poses_2d, dtype=np.float64), 0.0)
+    count = np.maximum(m.sum(axis=-2), 1)
+    centre = x.sum(axis=-2) / count
+    centred = np.where(m, x - centre[..., None, :], 0.0)
+    return centre, np.sqrt((centred**2).sum(axis=(-2, -1)))

@@ -275,7 +275,8 @@ def test_files_honour_the_umask(source: Path, tmp_path: Path, umask: int, mode: 
 
 def test_annotate_refuses_another_engine_naming_both(reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "mpii"
-    config = AnnotateConfig(dataset="mpii", annotation_file=str(MPII), bank=str(reference), out=str(out), engine="numpy")
+    config = AnnotateConfig(dataset="mpii", annotation_file=str(MPII), bank=str(reference), out=str(out), engine="numpy",
+                            k=5)  # fmt: skip
     annotate(config)
     other = AnnotateConfig(**{**config.__dict__, "engine": "blas", "k": 3})
     with pytest.raises(OutputConflictError) as err:

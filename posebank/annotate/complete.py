@@ -15,22 +15,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ..geometry import masked_centre_scale  # also the search's (one normalisation)
 from ..skeleton import Skeleton, body_centre
 
 LABEL_MODES = ("top1", "topk-mean", "depth-transfer")
-
-
-def masked_centre_scale(
-    poses_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Centre (..., 2) = mean of the masked joints and scale (...) = Frobenius norm of the centred
-    masked joints, of poses (..., J, 2) with masks (..., J). Joints outside the mask may be NaN."""
-    m = np.asarray(mask, dtype=bool)[..., None]
-    x = np.where(m, np.asarray(poses_2d, dtype=np.float64), 0.0)
-    count = np.maximum(m.sum(axis=-2), 1)
-    centre = x.sum(axis=-2) / count
-    centred = np.where(m, x - centre[..., None, :], 0.0)
-    return centre, np.sqrt((centred**2).sum(axis=(-2, -1)))
 
 
 def complete_2d(

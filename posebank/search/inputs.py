@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ..geometry import masked_centre_scale
+
 MIN_MASK_JOINTS = 2  # fewer joints have no shape: the normalised vector is 0 or undefined
 
 
@@ -100,11 +102,9 @@ def normalise_masked(
         normalised: (..., J, 2) float64, zero outside the mask (0 everywhere where the spread is 0).
         spread: (...) float64, the norm over the mask before scaling, ||x_S - mean_S(x)||.
     """
-    m = masks[..., None].astype(np.float64)
-    x = np.where(masks[..., None], poses_2d.astype(np.float64), 0.0)
-    count = m.sum(axis=-2, keepdims=True)
-    centred = (x - x.sum(axis=-2, keepdims=True) / count) * m
-    spread = np.sqrt((centred**2).sum(axis=(-2, -1)))
+    centre, spread = masked_centre_scale(poses_2d, masks)
+    m = np.asarray(masks, dtype=bool)[..., None]
+    centred = np.where(m, np.asarray(poses_2d, dtype=np.float64) - centre[..., None, :], 0.0)
     scale = np.where(spread > 0, spread, 1.0)[..., None, None]
     return centred / scale, spread
 

@@ -357,9 +357,12 @@ def _synthesize(
     t = time.perf_counter()
     total = sum(len(m) for m in missing.values())
     if todo:
-        with ProcessPoolExecutor(max_workers=config.workers, initializer=configure_render_process) as executor:
+        executor = ProcessPoolExecutor(max_workers=config.workers, initializer=configure_render_process)
+        try:
             for _ in progress(run(executor), "rendering images", total):
                 pass
+        finally:  # on Ctrl-C or SIGTERM, images not started are dropped (a rerun draws them), not rendered
+            executor.shutdown(wait=True, cancel_futures=True)
     report.images_rendered = total
     report.images_reused = config.images - total
     report.shards_reused = num_shards - len(todo)
@@ -371,25 +374,31 @@ def _synthesize(
     # The split indicators telescope: images 0..n-1 hold floor(n f) val images (see image_split).
     val = int(np.floor(config.images * config.val_fraction))
     report.splits = {"train": config.images - val, "val": val}
-    manifest = {
+    job.finish(_manifest(config, bank, bank_sha, identity, git_rev, int(len(pool)), report, shards))
+    if preview > 0 and config.images > 0:
+        from .preview import write_contact_sheet
+
+        report.preview = write_contact_sheet(out, count=preview)
+
+
+def _manifest(
+    config: SynthConfig, bank: Any, bank_sha: str, identity: str, git_rev: str, bank_rows: int, report: SynthReport,
+    shards: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """manifest.json of a finished run."""
+    return {
         "kind": "synth",
         "version": package_version(),
         "git_rev": git_rev,
         "schema_version": 1,
-        "skeleton": {"name": skeleton.name, "joint_names": list(skeleton.joint_names)},
+        "skeleton": {"name": bank.skeleton.name, "joint_names": list(bank.skeleton.joint_names)},
         "config": config.content(),
         "workers": config.workers,
         "identity": identity,
-        "bank": {"path": str(bank.root), "manifest_sha256": bank_sha, "rows": int(len(pool))},
+        "bank": {"path": str(bank.root), "manifest_sha256": bank_sha, "rows": bank_rows},
         "images_root": IMAGES_DIR,
         "images": config.images,
         "people": report.people,
         "splits": report.splits,
         "shards": shards,
     }
-    job.finish(manifest)
-    if preview > 0 and config.images > 0:
-        from .preview import write_contact_sheet
-
-        report.preview = write_contact_sheet(out, count=preview)
-
