@@ -7,7 +7,7 @@ completes the missing joints once brought back into the image with the query's o
     q_j = c_q + s_q (b_j - c_b) / s_b        for j not in S,
 
 and annotated joints keep their coordinates exactly. The pseudo-3D pose is the match's 3D pose
-(camera frame, body-centred, metres), or one of the variants below (`label_mode`).
+(camera frame, body-centred, metres), or one of the variants below; labels.py chooses by `label_mode`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import numpy.typing as npt
 
 from ..geometry import masked_centre_scale  # also the search's (one normalisation)
 from ..skeleton import Skeleton, body_centre
-
-LABEL_MODES = ("top1", "topk-mean", "depth-transfer")
 
 
 def complete_2d(

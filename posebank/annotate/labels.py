@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ..geometry import masked_centre_scale
 from ..skeleton import Skeleton, body_centre
-from .complete import depth_transfer_3d, masked_centre_scale, topk_weighted_3d
+from .complete import depth_transfer_3d, topk_weighted_3d
 from .matching import MatchedPoses
 
 LABEL_MODES = ("fused-fit", "top1", "topk-mean", "depth-transfer")

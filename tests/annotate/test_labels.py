@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posebank.annotate.complete import masked_centre_scale
 from posebank.annotate.labels import LABEL_MODES, align_matches, fit_to_annotation, label_poses
 from posebank.annotate.matching import gather_matches, search_bank
 from posebank.bank import open_bank
 from posebank.bank.build import build_bank
 from posebank.bank.canonical import canonical_poses
 from posebank.config import BankConfig, ViewConfig
-from posebank.geometry import view_rotation
+from posebank.geometry import masked_centre_scale, view_rotation
 from posebank.mocap.sources import discover
 from posebank.skeleton import body_centre, get_skeleton
 
