@@ -182,9 +182,11 @@ def compare_throughput(data: dict[str, Any], size: int, batch: int, steps: int, 
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = ("pck", "mpjpe_mm", "mpjpe_aligned_mm", "detected", "ap")
-    out = {m: {k: _round(metrics[m].get(k)) for k in keep if k in metrics[m]} for m in ("nms", "ppi", "upper_bound")}
-    out.update(images=metrics["images"], people=metrics["people"], proposals_per_image=_round(metrics["proposals_per_image"]))
+    keep = ("pck", "pck_detected", "mpjpe_mm", "mpjpe_aligned_mm", "detected", "recall", "precision", "ap")
+    methods = [m for m in ("nms", "ppi", "ppi_paper", "ppi_release", "upper_bound") if m in metrics]
+    out = {m: {k: _round(metrics[m].get(k)) for k in keep if k in metrics[m]} for m in methods}
+    if "images" in metrics:
+        out.update(images=metrics["images"], people=metrics["people"], proposals_per_image=_round(metrics["proposals_per_image"]))
     return out
 
 
@@ -216,7 +218,7 @@ def main() -> None:
 
     from lcrnet.checkpoint import model_from_checkpoint
     from lcrnet.data import PoseShardDataset, resolve_sources
-    from lcrnet.evaluate import anchor_only, evaluate_model
+    from lcrnet.evaluate import evaluate_model
     from lcrnet.job_config import EvalConfig, TrainConfig, resolve_device
     from lcrnet.train import train
 
@@ -267,12 +269,12 @@ def main() -> None:
         t_eval = time.perf_counter()
         # Every proposal up to the top 1000 (score_thresh 0): a short run from random weights may still
         # score people below the default 0.05 over 2K+1 classes, and the upper bound wants them all.
-        model = model_from_checkpoint(work / "train" / "last.pt", device=device, score_thresh=0.0)
+        model = model_from_checkpoint(work / "train" / "model.pt", device=device, score_thresh=0.0)
         val = PoseShardDataset(resolve_sources([data["synth"]]), model.skeleton, split="val",
                                max_images=preset["eval_images"])  # fmt: skip
         eval_cfg = EvalConfig(workers=workers, batch_size=preset["batch"])
         trained = evaluate_model(model, val, eval_cfg, device)
-        baseline = evaluate_model(anchor_only(model), val, eval_cfg, device)
+        baseline = trained["anchor_only"]  # the same network's proposals with the regression removed
         result["eval"] = {"lcrnet": _summary(trained), "anchor_only": _summary(baseline),
                           "pck_normaliser": trained["pck_normaliser"], "seconds": _round(time.perf_counter() - t_eval)}  # fmt: skip
         result["verdict"] = {

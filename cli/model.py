@@ -57,8 +57,15 @@ def train_command(
     iterations: Annotated[int, typer.Option(min=1, help="SGD iterations (the paper: 500k). The lr drops x0.1 after 60% of them.")] = 500_000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per iteration and process (the paper: 8).")] = 8,
     lr: Annotated[float, typer.Option(min=0.0, help="Base learning rate (the paper: 1e-3, then 1e-4).")] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="sgd (the paper's, momentum 0.9) or adamw.")] = "sgd",
     lr_step_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of the iterations before the lr drop.")] = 0.6,
     warmup_iters: Annotated[int, typer.Option(min=0, help="Linear lr warm-up iterations.")] = 500,
+    clip_grad_norm: Annotated[
+        float, typer.Option(min=0.0, help="Clip the gradients' global L2 norm to this (0: off). Guards runs from random weights.")
+    ] = 10.0,
+    max_nonfinite_steps: Annotated[
+        int, typer.Option(min=1, help="Steps with a NaN/inf loss or gradient are skipped; this many in a row stop the run.")
+    ] = 5,
     split: Annotated[str, typer.Option(help="Train on rows of this split ('all': every row).")] = "train",
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Mirror half of the images (left/right joints swapped).")] = True,
     scale_range: Annotated[str, typer.Option(help="Zoom augmentation MIN-MAX (1: none).")] = "0.75-1.25",
@@ -67,18 +74,32 @@ def train_command(
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
     seed: Annotated[int, typer.Option(help="Seeds weights, data order, augmentation and sampling.")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Write last.pt every this many iterations.")] = 1000,
-    log_every: Annotated[int, typer.Option(min=1, help="One metrics.csv row every this many iterations.")] = 20,
+    log_every: Annotated[int, typer.Option(min=1, help="One metrics.csv row and one printed line every this many iterations.")] = 20,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh over another run in --out.")] = False,
-    backbone: Annotated[str, typer.Option(help="resnet50_c4 or resnet50_fpn.")] = "resnet50_c4",
+    preset: Annotated[
+        str, typer.Option(help="Model preset: 'paper' (ResNet-50 C4 at 800 px, as the release) or 'cpu' (ResNet-18 FPN "
+                               "at 128 px, trains from random weights on a CPU). The options below override it.")
+    ] = "paper",
+    backbone: Annotated[
+        Optional[str], typer.Option(help="resnet50_c4 (the release's), resnet50_fpn, or light ones for CPUs: resnet18_fpn, "
+                                         "resnet34_fpn, mobilenet_v3_large_fpn. Default: the preset's.")
+    ] = None,
     backbone_weights: Annotated[
         Optional[Path], typer.Option(exists=True, dir_okay=False, resolve_path=True,
-                                     help="Local torchvision ResNet-50 state dict (nothing is downloaded; default: random init).")
-    ] = None,  # fmt: skip
-    min_size: Annotated[list[int], typer.Option(help="Shorter image side after resizing, px (repeatable: random choice).")] = [800],  # noqa: B006
-    max_size: Annotated[int, typer.Option(min=16, help="Cap on the longer side, px.")] = 1333,
-    trainable_layers: Annotated[int, typer.Option(min=0, max=5, help="ResNet stages trained, from layer4 down.")] = 3,
-    refine_iters: Annotated[int, typer.Option(min=0, help="Refinement stages (sec 3.4; 0 = plain LCR-Net).")] = 1,
+                                     help="Local torchvision state dict of the backbone network, e.g. ImageNet resnet18 "
+                                          "(nothing is downloaded; default: random init, GroupNorm).")
+    ] = None,
+    min_size: Annotated[
+        Optional[list[int]], typer.Option(help="Shorter image side after resizing, px (repeatable: random choice). "
+                                               "Default: the preset's (paper 800, cpu 128).")
+    ] = None,
+    max_size: Annotated[Optional[int], typer.Option(min=16, help="Cap on the longer side, px. Default: the preset's.")] = None,
+    trainable_layers: Annotated[
+        Optional[int], typer.Option(min=0, max=5, help="Backbone stages trained, from the top down (5: all; use 5 from "
+                                                       "random weights). Default: the preset's (paper 3, cpu 5).")
+    ] = None,
+    refine_iters: Annotated[Optional[int], typer.Option(min=0, help="Refinement stages (sec 3.4; 0 = plain LCR-Net).")] = None,
     model_option: Annotated[
         list[str], typer.Option(help="Any other ModelConfig field, KEY=VALUE (repeatable), e.g. head_fc_dim=512.")
     ] = [],  # noqa: B006
@@ -90,34 +111,50 @@ def train_command(
     """
     from rich.console import Console
 
-    from lcrnet.config import ModelConfig
+    from lcrnet.config import model_config_from_preset
     from lcrnet.engine import NonFiniteLossError
     from lcrnet.job_config import TrainConfig
     from lcrnet.train import train
     from posebank.errors import PosebankError
 
     try:
-        model_cfg = ModelConfig(
-            backbone=backbone, backbone_weights=str(backbone_weights) if backbone_weights else None,
-            min_size=tuple(min_size), max_size=max_size, trainable_layers=trainable_layers, refine_iters=refine_iters,
-            **_model_options(model_option),
-        )  # fmt: skip
+        given = {"backbone": backbone, "backbone_weights": str(backbone_weights) if backbone_weights else None,
+                 "min_size": tuple(min_size) if min_size else None, "max_size": max_size,
+                 "trainable_layers": trainable_layers, "refine_iters": refine_iters}  # fmt: skip
+        fields = {k: v for k, v in given.items() if v is not None}
+        model_cfg = model_config_from_preset(preset, **{**fields, **_model_options(model_option)})
         cfg = TrainConfig(
             data=tuple(str(d) for d in data), images_root=str(images_root) if images_root else None,
             anchors=str(anchors), out=str(out), split=_split(split), iterations=iterations, batch_size=batch_size,
-            lr=lr, lr_step_fraction=lr_step_fraction, warmup_iters=warmup_iters, flip=flip,
-            scale_range=_parse_range(scale_range, "--scale-range"), amp=amp, device=device, workers=workers,
-            seed=seed, checkpoint_every=checkpoint_every, log_every=log_every, resume=resume, overwrite=overwrite,
+            lr=lr, optimizer=optimizer, lr_step_fraction=lr_step_fraction, warmup_iters=warmup_iters, clip_grad_norm=clip_grad_norm,
+            max_nonfinite_steps=max_nonfinite_steps, flip=flip, scale_range=_parse_range(scale_range, "--scale-range"),
+            amp=amp, device=device, workers=workers, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every,
+            resume=resume, overwrite=overwrite,
         )  # fmt: skip
-        report = train(cfg, model_cfg, progress=progress_bar(stderr_console(), quiet))
+        console = stderr_console()
+        report = train(cfg, model_cfg, progress=progress_bar(console, quiet),
+                       on_log=None if quiet else lambda row: console.print(_log_line(row), markup=False, highlight=False,
+                                                                     soft_wrap=True))  # fmt: skip
     except (PosebankError, ValueError, TypeError, NonFiniteLossError) as err:
         raise fail(err) from None
     Console().print(
         f"trained iterations {report.start_iteration} -> {report.iteration} on {report.images} images "
         f"({report.people} people), {report.device} x{report.world_size}; last loss {report.last_loss:.4f}; "
-        f"{report.images_per_second:.1f} images/s; {report.seconds:.1f} s -> {report.checkpoint}",
-        highlight=False, soft_wrap=True,
+        f"{report.skipped_steps} steps skipped (loss or gradient not finite); "
+        f"{report.images_per_second:.1f} images/s; {report.seconds:.1f} s -> {report.checkpoint} (and model.pt: weights only)",
+        highlight=False, markup=False, soft_wrap=True,
     )  # fmt: skip
+
+
+def _log_line(row: dict[str, float]) -> str:
+    """One training log line: iteration, lr, total loss and its parts (short names), gradient norm."""
+    parts = " ".join(
+        f"{k.removeprefix('loss_').replace('objectness', 'obj').replace('rpn_box_reg', 'rpn_box')}={v:.3f}"
+        for k, v in row.items() if k.startswith("loss_")
+    )  # fmt: skip
+    skipped = f" skipped={int(row['skipped_steps'])}" if row.get("skipped_steps") else ""
+    return (f"it {int(row['iteration'])} lr {row['lr']:.2e} loss {row['loss']:.3f} [{parts}] "
+            f"grad {row.get('grad_norm', float('nan')):.2f}{skipped} {row['images_per_s']:.1f} img/s")  # fmt: skip
 
 
 def evaluate_command(
@@ -132,45 +169,71 @@ def evaluate_command(
         Optional[float], typer.Option(min=0.0, max=1.0, help="Proposal score threshold (default: the checkpoint's).")
     ] = None,
     pck_alpha: Annotated[float, typer.Option(min=0.0, help="PCK threshold in head sizes (PCKh@0.5).")] = 0.5,
+    min_score: Annotated[
+        float, typer.Option(min=0.0, help="Predictions scoring at least this count in recall and precision.")
+    ] = 0.5,
+    protocol: Annotated[
+        Optional[str], typer.Option(help="Human3.6M protocol h36m-p1|h36m-p2|h36m-p3 (shards of posebank annotate h36m "
+                                         "--protocol): scores their test rows, MPJPE per action as the paper's tables.")
+    ] = None,  # fmt: skip
     device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
     workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
     seed: Annotated[int, typer.Option(help="Seeds torch (evaluation draws nothing).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Evaluate a checkpoint: PCK(h)@0.5, MPJPE (absolute, rigidly aligned), multi-person AP; NMS vs PPI vs upper bound."""
+    """Evaluate a checkpoint: PCK(h)@0.5, detection, MPJPE, multi-person AP; NMS vs PPI vs upper bound vs anchor-only.
+
+    The anchor-only rows are the same network with its regression removed: the trained model must beat them.
+    """
     from rich.console import Console
     from rich.table import Table
 
-    from lcrnet.evaluate import KEYS, METHODS, evaluate
+    from lcrnet.evaluate import BASELINE_METHODS, KEYS, METHODS, evaluate
     from lcrnet.job_config import EvalConfig
     from posebank.errors import PosebankError
 
     try:
         cfg = EvalConfig(
             checkpoint=str(checkpoint), data=tuple(str(d) for d in data), images_root=str(images_root) if images_root else None,
-            out=str(out), split=_split(split), max_images=max_images, batch_size=batch_size, workers=workers,
-            device=device, seed=seed, score_thresh=score_thresh, pck_alpha=pck_alpha,
+            out=str(out), split="test" if protocol else _split(split), max_images=max_images, batch_size=batch_size,
+            workers=workers, device=device, seed=seed, score_thresh=score_thresh, pck_alpha=pck_alpha,
+            min_score=min_score, protocol=protocol,
         )  # fmt: skip
         report = evaluate(cfg, progress=progress_bar(stderr_console(), quiet))
     except (PosebankError, ValueError) as err:
         raise fail(err) from None
     m = report.metrics
-    table = Table(title=f"{m['images']} images, {m['people']} people; PCK normaliser: {m['pck_normaliser']}")
-    labels = {"pck": f"PCK@{m['pck_alpha']:g} %", "mpjpe_mm": "MPJPE mm", "mpjpe_aligned_mm": "aligned mm",
-              "detected": "detected %", "ap": "AP %"}  # fmt: skip
+    table = Table(title=f"{m['images']} images, {m['people']} people; PCK normaliser: {m['pck_normaliser']}; "
+                        f"recall/precision at score >= {m['min_score']:g}, IoU >= 0.5")  # fmt: skip
+    labels = {"pck": f"PCK@{m['pck_alpha']:g} %", "pck_detected": "PCK det. %", "detected": "detected %",
+              "recall": "recall %", "precision": "precision %", "mpjpe_mm": "MPJPE mm",
+              "mpjpe_aligned_mm": "aligned mm", "ap": "AP %"}  # fmt: skip
     table.add_column("method")
     for k in KEYS:
         table.add_column(labels[k], justify="right")
-    for method in METHODS:
+    rows = [(method, m[method]) for method in METHODS]
+    rows += [(f"anchor-only {method}", m["anchor_only"][method]) for method in BASELINE_METHODS]
+    for name, values in rows:
         cells = []
         for k in KEYS:
-            v = m[method].get(k)
-            percent = k in ("pck", "detected", "ap")
+            v = values.get(k)
+            percent = k not in ("mpjpe_mm", "mpjpe_aligned_mm")
             cells.append("-" if v is None or math.isnan(v) else f"{100 * v:.1f}" if percent else f"{v:.1f}")
-        table.add_row(method, *cells)
+        table.add_row(name, *cells)
     console = Console()
+    if not console.is_terminal:  # a file or pipe: no terminal width to fit, keep every column whole
+        console = Console(width=max(console.width, 120))
     console.print(table)
-    console.print(f"-> {report.out}/metrics.json, metrics.csv ({report.seconds:.1f} s)", highlight=False, soft_wrap=True)
+    per_joint = "  ".join(f"{n} {100 * v:.0f}" for n, v in m["ppi"]["pck_per_joint"].items() if not math.isnan(v))
+    console.print(f"ppi PCK per joint %: {per_joint}", highlight=False, markup=False, soft_wrap=True)
+    for method in ("nms", "ppi"):
+        for key in ("h36m", "h36m_13j"):
+            if "table" in m[method].get(key, {}):
+                console.print(f"{method}:\n{m[method][key]['table']}", highlight=False, markup=False, soft_wrap=True)
+    for warning in m["warnings"]:
+        stderr_console().print(f"warning: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"-> {report.out}/metrics.json, metrics.csv ({report.seconds:.1f} s)", highlight=False, markup=False,
+                  soft_wrap=True)  # fmt: skip
 
 
 def predict_command(
@@ -204,9 +267,11 @@ def predict_command(
         report = predict(cfg, progress=progress_bar(stderr_console(), quiet))
     except (PosebankError, ValueError) as err:
         raise fail(err) from None
+    for warning in report.warnings:
+        stderr_console().print(f"warning: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
     Console().print(
         f"{report.people} people in {report.images} images ({report.seconds:.1f} s) -> {report.out}",
-        highlight=False, soft_wrap=True,
+        highlight=False, markup=False, soft_wrap=True,
     )  # fmt: skip
 
 

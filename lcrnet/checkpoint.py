@@ -8,7 +8,8 @@ Layout (TV train.py `save_on_master({...})`, NG train.py `checkpoint = {..., 'co
     scaler         GradScaler state (empty when AMP is off), or None
     iteration      SGD iterations done
     config         {"model": ModelConfig as a dict, "train": TrainConfig as a dict (or None)}
-    anchors        {"pose_3d" (K, J, 3) m, "pose_2d_full" (K, J, 2), "pose_2d_upper" (K, J, 2)}: float32 numpy
+    anchors        {"pose_3d" (K, J, 3) m, "pose_2d_full" (K, J, 2), "pose_2d_upper" (K, J, 2)}: float32
+                   tensors (numpy arrays in files of earlier versions)
     version        the posebank package version that wrote it
     format         CHECKPOINT_FORMAT
 
@@ -34,18 +35,20 @@ from .model import LCRNet, build_model
 
 CHECKPOINT_FORMAT = 1
 LAST = "last.pt"  # the checkpoint a training run keeps updating in its --out
+MODEL = "model.pt"  # beside it: the same weights without optimizer state (evaluate, predict, sharing)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model  # DistributedDataParallel
 
 
-def anchors_to_numpy(anchors: PoseAnchors) -> dict[str, np.ndarray]:
-    """The anchor-poses as float32 arrays: pose_3d (K, J, 3) m, pose_2d_full / pose_2d_upper (K, J, 2) box coords."""
+def anchors_to_tensors(anchors: PoseAnchors) -> dict[str, torch.Tensor]:
+    """The anchor-poses as float32 CPU tensors: pose_3d (K, J, 3) m, pose_2d_full / pose_2d_upper (K, J, 2)
+    box coords. Tensors, not numpy arrays, so that torch.load(weights_only=True) reads a checkpoint as is."""
     return {
-        "pose_3d": anchors.poses_3d.detach().cpu().numpy().astype(np.float32),
-        "pose_2d_full": anchors.poses_2d_full.detach().cpu().numpy().astype(np.float32),
-        "pose_2d_upper": anchors.poses_2d_upper.detach().cpu().numpy().astype(np.float32),
+        "pose_3d": anchors.poses_3d.detach().cpu().float().clone(),
+        "pose_2d_full": anchors.poses_2d_full.detach().cpu().float().clone(),
+        "pose_2d_upper": anchors.poses_2d_upper.detach().cpu().float().clone(),
     }
 
 
@@ -77,7 +80,7 @@ def save_checkpoint(
         "scaler": scaler.state_dict() if scaler is not None else None,
         "iteration": int(iteration),
         "config": {"model": _json(dataclasses.asdict(net.cfg)), "train": train_config},
-        "anchors": anchors_to_numpy(net.anchors),
+        "anchors": anchors_to_tensors(net.anchors),
         "version": package_version(),
         "format": CHECKPOINT_FORMAT,
     }
@@ -119,7 +122,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def anchors_from_checkpoint(checkpoint: dict[str, Any]) -> PoseAnchors:
     """The checkpoint's anchor-poses as PoseAnchors."""
-    a = checkpoint["anchors"]
+    a = {k: np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v, np.float32) for k, v in checkpoint["anchors"].items()}
     return PoseAnchors.from_numpy(a["pose_3d"], a["pose_2d_full"], a["pose_2d_upper"])
 
 

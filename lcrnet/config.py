@@ -13,23 +13,29 @@ from typing import Any
 
 from posebank.skeleton import get_skeleton
 
-BACKBONES = ("resnet50_c4", "resnet50_fpn")
+BACKBONES = ("resnet50_c4", "resnet18_fpn", "resnet34_fpn", "resnet50_fpn", "mobilenet_v3_large_fpn")
 BACKBONE_NORMS = ("auto", "batchnorm", "groupnorm")
 INTEGRATIONS = ("ppi", "nms", "none")
+PPI_IOU_FUNCS = ("bbox", "bbox_torsohead")
+PPI_SELECTIONS = ("best_mode", "all_modes")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """LCR-Net++ model configuration (architecture, training-time sampling, inference post-processing)."""
 
-    version: int = 1  # bump when a field changes meaning, so old checkpoints can be recognised
+    # bump when a field changes meaning, so old checkpoints can be recognised (2: backbone_norm "auto"
+    # means GroupNorm from scratch; PPI selects the best mode per person, as the LCR-Net release)
+    version: int = 2
     skeleton: str = "j13"  # canonical joint set (posebank.skeleton); J = its number of joints
     num_anchors: int = 200  # K anchor-poses; 2K pose classes + background (K=200 for MPII, sec 4.2)
     # --- backbone ---
-    backbone: str = "resnet50_c4"  # "resnet50_c4" (res2-4 shared, res5 as RoI head, Detectron C4) or "resnet50_fpn"
-    backbone_weights: str | None = None  # local torchvision ResNet-50 state-dict file; None = random init (never downloads)
-    # "auto": frozen BatchNorm with backbone_weights, live BatchNorm without; "groupnorm" (32 groups, from
-    # scratch only) makes features independent of the batch, which small batches from scratch need
+    # "resnet50_c4" (res2-4 shared, res5 as RoI head, Detectron C4, as the release), or an FPN backbone:
+    # "resnet18_fpn", "resnet34_fpn", "resnet50_fpn", "mobilenet_v3_large_fpn" (light ones for CPUs)
+    backbone: str = "resnet50_c4"
+    backbone_weights: str | None = None  # local torchvision state-dict file of that network; None = random init (never downloads)
+    # "auto": frozen BatchNorm with backbone_weights, GroupNorm from scratch (batch-independent features,
+    # which small batches need); "batchnorm": live BatchNorm; "groupnorm": GroupNorm (from scratch only)
     backbone_norm: str = "auto"
     trainable_layers: int = 3  # ResNet stages trained, counted from layer4 down (0..5), as torchvision's detection models
     # --- input transform (torchvision GeneralizedRCNNTransform) ---
@@ -38,7 +44,7 @@ class ModelConfig:
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet RGB mean (images are float in [0, 1])
     image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # ImageNet RGB std
     # --- RPN (torchvision defaults, as the paper keeps Faster R-CNN's RPN) ---
-    rpn_anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)  # box anchor sizes in px (FPN: one per level, 5 levels)
+    rpn_anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)  # box anchor sizes in px (FPN: one per level: 5, MobileNet 3)
     rpn_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # box anchor height/width ratios
     rpn_pre_nms_top_n_train: int = 2000  # proposals kept per level before NMS, training
     rpn_pre_nms_top_n_test: int = 1000  # proposals kept per level before NMS, inference
@@ -70,6 +76,10 @@ class ModelConfig:
     ppi_iou_thresh: float = 0.12  # PPI groups pose boxes above this IoU with the group's top (0.12 for PCKh, 0.54 for AP)
     ppi_t3d_m: float = 0.13  # PPI mode radius T_3D in metres on D3D (0.13 for PCKh, 0.03 for AP)
     ppi_upper_leg_weight: float = 0.1  # weight factor of upper-body proposals on lower-body joints in the PPI average
+    ppi_iou_func: str = "bbox"  # PPI grouping boxes around all joints ("bbox") or hips, shoulders and head ("bbox_torsohead")
+    ppi_selection: str = "best_mode"  # "best_mode": one pose per group, its best mode (the release); "all_modes": every mode (the paper's text)
+    ppi_min_mode_score: float = 0.05  # stop opening modes in a group once its best free proposal scores below this (the release)
+    ppi_min_person_score: float = 0.0  # drop people whose pose scores at most this (the release's th_persondetect)
     nms_iou_thresh: float = 0.5  # IoU of the NMS on pose boxes
     detections_per_img: int = 100  # poses returned per image, highest scores first
 
@@ -89,8 +99,23 @@ class ModelConfig:
             raise ValueError(f"trainable_layers must be in 0..5, got {self.trainable_layers}")
         if self.refine_iters < 0:
             raise ValueError(f"refine_iters must be >= 0, got {self.refine_iters}")
-        if self.backbone == "resnet50_fpn" and len(self.rpn_anchor_sizes) != 5:
-            raise ValueError(f"resnet50_fpn needs one RPN anchor size per level (5), got {self.rpn_anchor_sizes}")
+        levels = {"resnet50_c4": None, "mobilenet_v3_large_fpn": 3}.get(self.backbone, 5)
+        if levels is not None and len(self.rpn_anchor_sizes) != levels:
+            raise ValueError(f"{self.backbone} needs one RPN anchor size per level ({levels}), got {self.rpn_anchor_sizes}")
+        if self.ppi_iou_func not in PPI_IOU_FUNCS:
+            raise ValueError(f"ppi_iou_func must be one of {PPI_IOU_FUNCS}, got {self.ppi_iou_func!r}")
+        if self.ppi_selection not in PPI_SELECTIONS:
+            raise ValueError(f"ppi_selection must be one of {PPI_SELECTIONS}, got {self.ppi_selection!r}")
+
+    def ppi_config(self):  # noqa: ANN201 -- lcrnet.postprocess.PPIConfig (imported here: no cycle)
+        """The model's PPI settings as a lcrnet.postprocess.PPIConfig."""
+        from .postprocess import PPIConfig
+
+        return PPIConfig(
+            iou_thresh=self.ppi_iou_thresh, t3d_m=self.ppi_t3d_m, iou_func=self.ppi_iou_func,
+            selection=self.ppi_selection, min_mode_score=self.ppi_min_mode_score,
+            min_person_score=self.ppi_min_person_score, upper_leg_weight=self.ppi_upper_leg_weight,
+        )  # fmt: skip
 
     @property
     def num_joints(self) -> int:
@@ -109,4 +134,34 @@ class ModelConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown ModelConfig field(s): {', '.join(sorted(unknown))}")
+        values = dict(values)
+        if values.get("version", 1) < 2:
+            # Version 1 read "auto" as live BatchNorm from scratch, and PPI returned every mode.
+            if values.get("backbone_norm", "auto") == "auto" and values.get("backbone_weights") is None:
+                values["backbone_norm"] = "batchnorm"
+            values.setdefault("ppi_selection", "all_modes")
+            values.setdefault("ppi_min_mode_score", 0.0)
+            values["version"] = 2
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+# Named starting points for ModelConfig; explicit fields override them (ModelConfig(**{**preset, **fields})).
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    # The paper and the release: ResNet-50 C4 at 800 px, every default above.
+    "paper": {},
+    # Light and fast on a CPU, from random weights on small images (bench/learn_cpu.py, the README demo):
+    # ResNet-18 FPN (GroupNorm), every stage trained, 128 px, RPN boxes 16-256 px, fewer proposals,
+    # 512-d head and 256-d refinement embedding.
+    "cpu": {
+        "backbone": "resnet18_fpn", "trainable_layers": 5, "min_size": (128,), "max_size": 128,
+        "rpn_anchor_sizes": (16, 32, 64, 128, 256), "rpn_pre_nms_top_n_train": 500, "rpn_post_nms_top_n_train": 300,
+        "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 100, "head_fc_dim": 512, "refine_embed_dim": 256,
+    },
+}  # fmt: skip
+
+
+def model_config_from_preset(preset: str, **fields: Any) -> ModelConfig:
+    """ModelConfig of a named preset (MODEL_PRESETS) with `fields` overriding it."""
+    if preset not in MODEL_PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(MODEL_PRESETS)}")
+    return ModelConfig(**{**MODEL_PRESETS[preset], **fields})

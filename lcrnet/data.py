@@ -360,3 +360,16 @@ class ResumableBatchSampler(Sampler[list[tuple[int, int]]]):
                     return
                 yield [(i, epoch) for i in order[b * self.batch_size : (b + 1) * self.batch_size]]
                 iteration += 1
+
+
+def no_split_message(sources: Sequence[ShardSource], split: str | None) -> str:
+    """Why a dataset of `split` is empty, naming the splits the shards do hold and the option to choose one."""
+    from posebank.shards import open_dataset
+
+    present: set[str] = set()
+    for source in sources:
+        present.update(s for s in open_dataset(source.data).to_table(columns=["split"]).column("split").to_pylist() if s)
+    if not present:
+        return "the shards hold no rows"
+    return (f"no images of split {split!r} in the data; splits present: {', '.join(sorted(present))} "
+            "(choose one with --split, or --split all)")  # fmt: skip

@@ -2,9 +2,11 @@
 
 `train_iterations` is TV's train_one_epoch for an iteration-based schedule (the paper counts
 iterations, 500k, not epochs): one SGD step per batch, the loss being the sum of the model's named
-losses, with a finite-loss guard that raises instead of exiting, optional AMP, and one record per
-step for the caller to log. `evaluate` is TV's evaluate without the COCO evaluator: it yields each
-image's detections with its target, and lcrnet/metrics.py scores them.
+losses, optional AMP, gradient clipping, and one record per step for the caller to log. A step whose
+loss or gradient is not finite is skipped (no weight update) and recorded as such; only several in a
+row stop the run (TV's engine exits at the first; from random weights one bad batch should not end
+it). `evaluate` is TV's evaluate without the COCO evaluator: it yields each image's detections (or
+raw proposals) with its target, and lcrnet/evaluate.py scores them.
 
 No files, no printing, no checkpoints here (lcrnet/train.py does those).
 """
@@ -24,13 +26,16 @@ Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite (TV's engine would sys.exit; we raise, the CLI reports it)."""
+    """The loss or the gradient stayed NaN or infinite for several steps in a row (the CLI reports it)."""
 
-    def __init__(self, iteration: int, losses: dict[str, float]) -> None:
+    def __init__(self, iteration: int, losses: dict[str, float], in_a_row: int = 1) -> None:
         self.iteration = iteration
         self.losses = losses
         parts = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-        super().__init__(f"loss is not finite at iteration {iteration}: {parts}")
+        super().__init__(
+            f"loss or gradient not finite for {in_a_row} steps in a row, up to iteration {iteration} ({parts}); "
+            "the training diverged: lower --lr (e.g. by 2-5x), or --clip-grad-norm, or lengthen --warmup-iters"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class StepRecord:
     iteration: the number of steps done after this one (1-based). lr: the learning rate of the
     step. loss: the summed loss, averaged over processes. losses: each named loss, likewise.
     images: images in the step over all processes. seconds: wall time of the step, data loading included.
+    skipped: the loss or the gradient was not finite and the weights were left unchanged.
+    grad_norm: global L2 norm of the gradients before clipping (NaN when not computed).
     """
 
     iteration: int
@@ -48,6 +55,8 @@ class StepRecord:
     losses: dict[str, float]
     images: int
     seconds: float
+    skipped: bool = False
+    grad_norm: float = float("nan")
 
 
 def iteration_seed(seed: int, iteration: int, rank: int = 0) -> int:
@@ -88,6 +97,7 @@ def train_iterations(
     scaler: torch.amp.GradScaler | None = None,
     rank: int = 0,
     clip_grad_norm: float = 0.0,
+    max_nonfinite_steps: int = 5,
 ) -> Iterator[StepRecord]:
     """One SGD step per batch of `loader`, from iteration `start`; yields a StepRecord after each step.
 
@@ -102,13 +112,16 @@ def train_iterations(
         scaler: a GradScaler for float16 autocast on CUDA; None = full precision.
         rank: this process's rank under torchrun.
         clip_grad_norm: clip the global L2 norm of the gradients to this (0: no clipping).
+        max_nonfinite_steps: stop after this many skipped steps in a row.
 
     Raises:
-        NonFiniteLossError: the summed loss is NaN or infinite (the same on every process).
+        NonFiniteLossError: max_nonfinite_steps steps in a row had a NaN or infinite loss or gradient
+            (decided on the reduced values, so every process agrees).
     """
     model.train()
     amp = scaler is not None and scaler.is_enabled()
     iteration = start
+    in_a_row = 0
     tick = time.perf_counter()
     for batch in loader:
         torch.manual_seed(iteration_seed(seed, iteration, rank))
@@ -120,35 +133,42 @@ def train_iterations(
         loss = sum(v.float() for v in loss_dict.values())
         assert isinstance(loss, torch.Tensor)
         names = list(loss_dict)
-        logged = _reduce(torch.stack([loss.detach(), *(loss_dict[k].detach().float() for k in names)]))
-        values = logged.tolist()
         iteration += 1
-        if not math.isfinite(values[0]):
-            raise NonFiniteLossError(iteration, dict(zip(names, values[1:])))
         optimizer.zero_grad(set_to_none=True)
+        (scaler.scale(loss) if amp else loss).backward()  # type: ignore[union-attr]
         if amp:
-            assert scaler is not None
-            scaler.scale(loss).backward()
-            if clip_grad_norm > 0:
-                scaler.unscale_(optimizer)  # clip true gradients, not scaled ones
-                _clip(optimizer, clip_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if clip_grad_norm > 0:
-                _clip(optimizer, clip_grad_norm)
+            scaler.unscale_(optimizer)  # type: ignore[union-attr]  # clip and check true gradients, not scaled ones
+        grad_norm = _grad_norm(optimizer, clip_grad_norm)
+        logged = _reduce(torch.stack([loss.detach(), grad_norm.to(loss.device), *(loss_dict[k].detach().float() for k in names)]))
+        values = logged.tolist()
+        skipped = not (math.isfinite(values[0]) and math.isfinite(values[1]))
+        if amp:
+            # GradScaler skips the step itself on inf/NaN gradients (and lowers its scale): that is
+            # float16 overflow, not divergence, so it is not counted as a skipped step.
+            scaler.step(optimizer)  # type: ignore[union-attr]
+            scaler.update()  # type: ignore[union-attr]
+            skipped = not math.isfinite(values[0])
+        elif not skipped:
             optimizer.step()
+        in_a_row = in_a_row + 1 if skipped else 0
+        if in_a_row >= max_nonfinite_steps:
+            raise NonFiniteLossError(iteration, dict(zip(names, values[2:])), in_a_row)
         lr_scheduler.step()
         now = time.perf_counter()
         world = _world_size()
-        yield StepRecord(iteration, lr, values[0], dict(zip(names, values[1:])), len(images) * world, now - tick)
+        yield StepRecord(iteration, lr, values[0], dict(zip(names, values[2:])), len(images) * world, now - tick,
+                         skipped=skipped, grad_norm=values[1])  # fmt: skip
         tick = now
 
 
-def _clip(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+def _grad_norm(optimizer: torch.optim.Optimizer, max_norm: float) -> torch.Tensor:
+    """Global L2 norm of the gradients (before clipping), clipped to max_norm in place when max_norm > 0."""
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    torch.nn.utils.clip_grad_norm_(params, max_norm)
+    if not params:
+        return torch.zeros(())
+    if max_norm > 0:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm).detach().float().cpu()
+    return torch.nn.utils.get_total_norm([p.grad for p in params]).detach().float().cpu()
 
 
 def _world_size() -> int:

@@ -25,18 +25,20 @@ class TrainConfig:
     data: tuple[str, ...] = ()  # annotation shard folders or files (annotate / synth --out), read together
     images_root: str | None = None  # images root of every data folder; None: each folder's metadata images_root, relative to it
     anchors: str = ""  # anchors.parquet or its folder (posebank anchors --out); K sets ModelConfig.num_anchors
-    out: str = "train"  # output folder: last.pt, metrics.csv, config.json (and tb/ with TensorBoard)
+    out: str = "train"  # output folder: last.pt, model.pt, metrics.csv, config.json (and tb/ with TensorBoard)
     split: str | None = "train"  # train on rows of this split only; None = every row
     iterations: int = 500_000  # SGD iterations (the paper: 500k)
     batch_size: int = 8  # images per iteration and process (the paper: 8 images, 32 RoIs each)
     lr: float = 1e-3  # base learning rate (the paper: 1e-3, then 1e-4)
     lr_step_fraction: float = 0.6  # the lr drops after this fraction of the iterations (the paper: 300k of 500k)
     lr_gamma: float = 0.1  # factor of that drop (1e-3 -> 1e-4)
-    momentum: float = 0.9  # SGD momentum (Faster R-CNN's, which the paper keeps)
+    optimizer: str = "sgd"  # "sgd" (the paper's) or "adamw" (decoupled weight decay; often faster from random weights)
+    momentum: float = 0.9  # SGD momentum (Faster R-CNN's, which the paper keeps); ignored by adamw
     weight_decay: float = 1e-4  # L2 on the weights (torchvision detection references)
     warmup_iters: int = 500  # linear warm-up of the lr from warmup_factor x lr (torchvision references); 0 = none
     warmup_factor: float = 1e-3  # starting fraction of the lr during warm-up
-    clip_grad_norm: float = 0.0  # clip the gradients' global L2 norm to this (0 = off, as the paper); a guard for runs from random weights
+    clip_grad_norm: float = 10.0  # clip the gradients' global L2 norm to this (0 = off, as the paper); guards runs from random weights
+    max_nonfinite_steps: int = 5  # a step with a NaN/inf loss or gradient is skipped; this many in a row stop the run
     flip: bool = True  # mirror half of the images left-right, swapping left/right joints (the paper's mirroring, sec 5)
     scale_range: tuple[float, float] = (0.75, 1.25)  # zoom factor drawn log-uniformly; the canvas keeps its size (crop or pad)
     amp: bool = True  # float16 autocast + GradScaler on CUDA; ignored on the CPU
@@ -59,6 +61,10 @@ class TrainConfig:
             raise ValueError(f"scale_range must be 0 < MIN <= MAX, got {self.scale_range}")
         if self.clip_grad_norm < 0:
             raise ValueError(f"clip_grad_norm must be >= 0, got {self.clip_grad_norm}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
+        if self.max_nonfinite_steps < 1:
+            raise ValueError(f"max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}")
         if self.checkpoint_every < 1 or self.log_every < 1 or self.workers < 0 or self.warmup_iters < 0:
             raise ValueError("checkpoint_every and log_every must be >= 1, workers and warmup_iters >= 0")
 
@@ -92,6 +98,8 @@ class EvalConfig:
     seed: int = 0  # seeds torch (evaluation itself draws nothing)
     score_thresh: float | None = None  # drop (box, class) proposals below this score; None = the checkpoint's ModelConfig.score_thresh
     pck_alpha: float = 0.5  # a joint is correct within pck_alpha x head size (PCKh@0.5)
+    min_score: float = 0.5  # predictions scoring at least this count in recall and precision (as predict's --min-score)
+    protocol: str | None = None  # Human3.6M protocol "h36m-p1" | "h36m-p2" | "h36m-p3": per-action MPJPE tables too
     nms_iou_thresh: float = 0.5  # NMS on pose boxes (the paper's baseline)
     ppi_pck_iou: float = 0.12  # PPI 2D threshold for the single-person metrics (sec 5.3: PCKh)
     ppi_pck_t3d_m: float = 0.13  # PPI T_3D in metres for the single-person metrics
@@ -103,6 +111,8 @@ class EvalConfig:
             raise ValueError("max_images and workers must be >= 0 and batch_size >= 1")
         if self.pck_alpha <= 0:
             raise ValueError(f"pck_alpha must be > 0, got {self.pck_alpha}")
+        if self.protocol not in (None, "h36m-p1", "h36m-p2", "h36m-p3"):
+            raise ValueError(f"protocol must be h36m-p1, h36m-p2 or h36m-p3, got {self.protocol!r}")
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ Conventions: 2D poses (..., J, 2) px; 3D poses (..., J, 3) metres; `visible` (..
 ground-truth joints that are scored (the annotated ones); a normaliser is one length in px per
 ground-truth person (PCKh: the MPII head size, 0.6 x the head-box diagonal).
 
-PCK for data without head boxes (synthetic images): the normaliser is the head size a person of
-that scale would have, `HEAD_SIZE_M` x the person's px-per-metre scale, which is fitted between the
-ground-truth 2D pose and the x, y of its 3D pose (exact for posebank synth's orthographic people).
-HEAD_SIZE_M is 0.6 x the diagonal of the square box around the synthetic body's head sphere
-(posebank.synth.body, radius 0.105 m): the MPII definition applied to that head.
+PCK for data without head sizes: the normaliser is the head size a person of that scale would have,
+`HEAD_SIZE_M` x the person's px-per-metre scale, fitted between the ground-truth 2D pose and the
+x, y of its 3D pose. HEAD_SIZE_M is 0.6 x the diagonal of the square box around the synthetic
+body's head sphere (posebank.synth.body): the MPII definition applied to that head. posebank synth
+writes that head size exactly (its people are drawn at a known scale), so it needs no estimate.
 
 Multi-person AP follows the MPII multi-person protocol (Pishchulin et al. 2016; the toolkit's
 evaluateAP.m / assignGTmulti.m): per image, the PCKh of every (prediction, ground truth) pair is the
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-Array = npt.NDArray[np.floating]
+from posebank.synth.body import HEAD_SIZE_M  # 0.178 m: see the module docstring
 
-HEAD_SIZE_M = 0.6 * math.sqrt(2.0) * 2 * 0.105  # 0.178 m: see the module docstring
+Array = npt.NDArray[np.floating]
 
 
 def joint_errors(pred_2d: Array, gt_2d: Array, normaliser: Array) -> Array:

@@ -8,6 +8,8 @@ integrated by PPI or NMS (lcrnet/postprocess.py).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torchvision.models.detection.image_list import ImageList
@@ -20,7 +22,7 @@ from .anchors import PoseAnchors
 from .backbone import BUILDERS
 from .config import ModelConfig
 from .heads import PoseRoIHeads
-from .poses import centre_poses, pose_boxes
+from .poses import centre_poses, from_box_coords, pose_boxes
 from .postprocess import integrate, rescore
 from .targets import PoseGroundTruth, build_ground_truth
 
@@ -76,6 +78,10 @@ class LCRNet(nn.Module):
         self.roi_heads = roi_heads
         self.cfg = cfg
         self.skeleton = get_skeleton(cfg.skeleton)
+        # Eval mode: True returns each image's raw pose proposals (before rescoring and integration),
+        # which `candidates` / `integrate` / `postprocess` turn into detections (evaluation compares
+        # several integrations of the same proposals).
+        self.return_raw_proposals = False
 
     @property
     def anchors(self) -> PoseAnchors:
@@ -101,7 +107,13 @@ class LCRNet(nn.Module):
         pose_proposals, head_losses = self.roi_heads(features, proposals, image_list.image_sizes, gts)
         if self.training:
             return {**rpn_losses, **head_losses}
-        return [self._postprocess(p, s) for p, s in zip(pose_proposals, scales)]
+        raw = [
+            {**p, "scale": s, "image_size": torch.tensor([img.shape[-2], img.shape[-1]])}
+            for p, s, img in zip(pose_proposals, scales, images)
+        ]
+        if self.return_raw_proposals:
+            return raw
+        return [self.postprocess(r) for r in raw]
 
     def _ground_truth(self, targets: list[dict[str, torch.Tensor]], scales: list[torch.Tensor]) -> list[PoseGroundTruth]:
         gts = []
@@ -126,30 +138,64 @@ class LCRNet(nn.Module):
             )
         return gts
 
-    def _postprocess(self, proposals: dict[str, torch.Tensor], scale: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Rescore (network pixels, eq. 6), back to input pixels, centre 3D, then PPI / NMS / nothing."""
+    def candidates(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One image's raw pose proposals -> rescored candidates in input pixels, before integration.
+
+        Rescoring (eq. 6) works in network pixels (sigma_b is a network-pixel length), then the poses
+        go back to input pixels and the 3D poses are centred (the regression only approximately keeps
+        the anchor's body centre; the output contract is exact).
+
+        Args:
+            raw: with return_raw_proposals, one image's dict: boxes (P, 4) proposal boxes, scores (P,),
+                labels (P,), pose_2d (P, J, 2) network px, pose_3d (P, J, 3) m, scale (2,) input ->
+                network px, image_size (2,) input (H, W).
+
+        Returns:
+            dict with pose_2d (P, J, 2) input px, pose_3d (P, J, 3) m body-centred, scores (P,), labels (P,),
+            upper (P,) bool (upper-body classes), sorted by score.
+        """
+        scores = raw["scores"]
+        if self.cfg.rescore:
+            scores = rescore(scores, raw["pose_2d"], raw["boxes"], self.cfg.sigma_b_px)
+        order = scores.argsort(descending=True, stable=True)
+        return {
+            "pose_2d": (raw["pose_2d"] / raw["scale"])[order],
+            "pose_3d": centre_poses(raw["pose_3d"], self.skeleton.torso)[order],
+            "scores": scores[order],
+            "labels": raw["labels"][order],
+            "upper": (raw["labels"] > self.anchors.num_anchors)[order],
+        }
+
+    def integrate(self, candidates: dict[str, torch.Tensor], image_size: tuple[int, int], **overrides: Any) -> dict[str, torch.Tensor]:
+        """Candidates (`candidates`) -> people, by the config's integration (or `method=...`, `ppi_config=...`)."""
         cfg = self.cfg
-        scores = proposals["scores"]
-        if cfg.rescore:
-            scores = rescore(scores, proposals["pose_2d"], proposals["boxes"], cfg.sigma_b_px)
-        pose_2d = proposals["pose_2d"] / scale
-        # The regression only approximately keeps the anchor's body centre; the output contract is exact.
-        pose_3d = centre_poses(proposals["pose_3d"], self.skeleton.torso)
-        merged = integrate(
-            pose_2d, pose_3d, scores, proposals["labels"], proposals["labels"] > self.anchors.num_anchors,
-            method=cfg.integration, lower_body=self.skeleton.lower_body, margin=cfg.box_margin,
-            nms_iou_thresh=cfg.nms_iou_thresh, ppi_iou_thresh=cfg.ppi_iou_thresh, ppi_t3d_m=cfg.ppi_t3d_m,
-            upper_leg_weight=cfg.ppi_upper_leg_weight,
-        )  # fmt: skip
-        top = cfg.detections_per_img
+        args: dict[str, Any] = {"method": cfg.integration, "nms_iou_thresh": cfg.nms_iou_thresh, "ppi_config": cfg.ppi_config()}
+        args.update(overrides)
+        c = candidates
+        return integrate(c["pose_2d"], c["pose_3d"], c["scores"], c["labels"], c["upper"], image_size=image_size,
+                         skeleton=self.skeleton, margin=cfg.box_margin, **args)  # fmt: skip
+
+    def postprocess(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One image's raw proposals -> its detections (the eval-mode output; class docstring)."""
+        h, w = (int(v) for v in raw["image_size"])
+        merged = self.integrate(self.candidates(raw), (h, w))
+        top = self.cfg.detections_per_img
         pose_2d, pose_3d = merged["pose_2d"][:top], merged["pose_3d"][:top]
         return {
-            "boxes": pose_boxes(pose_2d, cfg.box_margin),
+            "boxes": pose_boxes(pose_2d, self.cfg.box_margin),
             "scores": merged["scores"][:top],
             "labels": merged["labels"][:top],
             "pose_2d": pose_2d,
             "pose_3d": pose_3d,
         }
+
+
+def anchor_only_proposals(raw: dict[str, torch.Tensor], anchors: PoseAnchors) -> dict[str, torch.Tensor]:
+    """The anchor-only baseline of raw proposals: each pose is its class's anchor-pose placed in the
+    proposal box, as if the last regression output zeros (same boxes, classes and class scores)."""
+    device = raw["boxes"].device  # evaluation keeps proposals on the CPU, the anchors stay with the model
+    anchors_2d, anchors_3d = (a.to(device) for a in anchors.class_poses(raw["labels"].to(anchors.poses_3d.device)))
+    return {**raw, "pose_2d": from_box_coords(anchors_2d, raw["boxes"]), "pose_3d": anchors_3d}
 
 
 def input_scales(images: list[torch.Tensor], image_list: ImageList) -> list[torch.Tensor]:

@@ -1,16 +1,20 @@
 """Inference post-processing of pose proposals: rescoring (eq. 6), NMS, and pose proposal integration (sec 3.6).
 
 All functions take the pose proposals of ONE image as tensors and return new tensors; they never
-touch the network. Pose boxes (for IoUs) are the joints' boxes grown by the model's box margin.
+touch the network. NMS boxes are the pose boxes (joints' box grown by the model's box margin); PPI
+groups with the release's boxes (joints' box clipped to the image, pixel-index areas).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou, nms
+from torchvision.ops import nms
+
+from posebank.skeleton import Skeleton
 
 from .poses import pose_boxes
 
@@ -54,6 +58,76 @@ def nms_poses(poses_2d: torch.Tensor, scores: torch.Tensor, iou_thresh: float, m
     return nms(pose_boxes(poses_2d, margin), scores, iou_thresh)
 
 
+@dataclass(frozen=True)
+class PPIConfig:
+    """Pose proposal integration settings (sec 3.6, and the LCR-Net release's choices where the paper is silent).
+
+    iou_thresh: group proposals whose grouping boxes overlap the group's top one above this IoU
+        (the paper: 0.12 for PCKh, 0.54 for AP; the release in the wild: 0.14).
+    t3d_m: mode radius T_3D on D3D, metres (0.13 for PCKh, 0.03 for AP; the release: 0.04).
+    iou_func: grouping boxes around every joint ("bbox") or hips, shoulders and head ("bbox_torsohead").
+    selection: "best_mode" keeps one pose per group, its highest-scoring mode (the release);
+        "all_modes" returns every mode as a pose (the paper's text).
+    min_mode_score: once a group has a mode, no new mode opens from a proposal scoring below this.
+    min_person_score: poses scoring at most this are dropped (the release's th_persondetect).
+    upper_leg_weight: factor on the lower-body weights of upper-body proposals in the average.
+    """
+
+    iou_thresh: float = 0.12
+    t3d_m: float = 0.13
+    iou_func: str = "bbox"
+    selection: str = "best_mode"
+    min_mode_score: float = 0.05
+    min_person_score: float = 0.0
+    upper_leg_weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.iou_func not in ("bbox", "bbox_torsohead"):
+            raise ValueError(f"iou_func must be bbox or bbox_torsohead, got {self.iou_func!r}")
+        if self.selection not in ("best_mode", "all_modes"):
+            raise ValueError(f"selection must be best_mode or all_modes, got {self.selection!r}")
+
+
+# Named settings compared by `posebank evaluate`: the paper's text at its PCKh thresholds (every mode
+# is a pose), and the LCR-Net release's in-the-wild demo (lcr_net_ppi.py with its parameters).
+PPI_PAPER = PPIConfig(iou_thresh=0.12, t3d_m=0.13, selection="all_modes", min_mode_score=0.0)
+PPI_RELEASE = PPIConfig(iou_thresh=0.14, t3d_m=0.04, iou_func="bbox_torsohead", selection="best_mode",
+                        min_mode_score=0.05, min_person_score=0.5)  # fmt: skip
+
+TORSO_HEAD = ("right_hip", "left_hip", "right_shoulder", "left_shoulder", "head")
+
+
+def grouping_boxes(poses_2d: torch.Tensor, image_size: tuple[int, int], joints: Sequence[int] | None = None) -> torch.Tensor:
+    """PPI's grouping boxes: the joints' box (no margin) clipped to the image, as the LCR-Net release.
+
+    Args:
+        poses_2d: (N, J, 2) px.
+        image_size: (H, W) px of the image the poses are in.
+        joints: the joints the box goes around (None: all).
+
+    Returns:
+        (N, 4) x0, y0, x1, y1 px, inside [0, W-1] x [0, H-1].
+    """
+    h, w = image_size
+    pts = poses_2d if joints is None else poses_2d[:, list(joints)]
+    lo, hi = pts.amin(dim=1), pts.amax(dim=1)
+    limit = torch.tensor([w - 1.0, h - 1.0], dtype=pts.dtype)
+    lo = torch.minimum(lo.clamp(min=0), limit)
+    hi = torch.minimum(hi.clamp(min=0), limit)
+    return torch.cat([lo, hi], dim=1)
+
+
+def pixel_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(N, M) IoU of boxes whose corners are pixel indices: a box covers x1 - x0 + 1 pixels across
+    (the release's and Pascal VOC's convention), so a one-joint box has area 1, not 0."""
+    lo = torch.maximum(a[:, None, :2], b[None, :, :2])
+    hi = torch.minimum(a[:, None, 2:], b[None, :, 2:]) + 1
+    inter = (hi - lo).clamp(min=0).prod(dim=-1)
+    area_a = (a[:, 2:] - a[:, :2] + 1).prod(dim=-1)
+    area_b = (b[:, 2:] - b[:, :2] + 1).prod(dim=-1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
 def ppi(
     poses_2d: torch.Tensor,
     poses_3d: torch.Tensor,
@@ -61,39 +135,38 @@ def ppi(
     labels: torch.Tensor,
     upper: torch.Tensor,
     *,
-    iou_thresh: float,
-    t3d_m: float,
+    config: PPIConfig,
+    image_size: tuple[int, int],
     lower_body: Sequence[int],
-    upper_leg_weight: float,
-    margin: float,
+    torso_head: Sequence[int],
 ) -> dict[str, torch.Tensor]:
-    """Pose proposal integration (sec 3.6): group by 2D overlap, split groups into 3D modes, average each mode.
+    """Pose proposal integration (sec 3.6): group by 2D overlap, find 3D modes, average each mode.
 
-    Groups: the top-scoring proposal not yet grouped takes every ungrouped proposal whose pose box
-    has IoU > iou_thresh with its own; repeat until all are grouped. Modes (eq. 7): in a group, the
-    top-scoring proposal P* not yet in a mode takes the group's remaining proposals with
-    D3D(P*, P) < t3d_m; repeat until the group is covered. Each mode gives one pose, the
-    score-weighted average of its 2D and 3D poses (eq. 8), with score S = the sum of its scores.
+    Groups: the top-scoring proposal not yet grouped takes every ungrouped proposal whose grouping
+    box (`grouping_boxes`) has IoU > iou_thresh with its own; repeat until all are grouped. Modes
+    (eq. 7): the top-scoring proposal P* of the group not yet covered by a mode takes every proposal
+    of the whole group with D3D(P*, P) < T_3D (so a proposal may count in several modes, as eq. 7
+    reads and the release does); repeat until the group is covered or the next P* scores below
+    min_mode_score. Each mode's pose is the score-weighted average of its poses (eq. 8), scored by
+    the sum S of its scores. `config.selection` keeps each group's best mode, or every mode.
 
-    Upper-body proposals (classes K+1..2K) hallucinate the legs, usually outside the image
-    (sec 4.2). In the average their lower-body joints weigh `upper_leg_weight` times their score,
-    so a full-body proposal in the same mode decides where the legs are. When a mode holds only
-    upper-body proposals the factor cancels and the plain eq. 8 average is kept.
+    Upper-body proposals (classes K+1..2K) hallucinate the legs (sec 4.2): in the average their
+    lower-body joints weigh `upper_leg_weight` times their score, so a full-body proposal in the same
+    mode decides where the legs are (the factor cancels in a mode of upper-body proposals only).
 
     Args:
-        poses_2d: (N, J, 2) px.
+        poses_2d: (N, J, 2) px of the image.
         poses_3d: (N, J, 3) metres, body-centred (D3D compares centred poses).
         scores: (N,) (rescored) classification scores.
         labels: (N,) int64 pose classes.
         upper: (N,) bool, True for upper-body classes.
-        iou_thresh: 2D threshold (0.12 for PCKh, 0.54 for AP in the paper).
-        t3d_m: 3D threshold T_3D in metres (0.13 for PCKh, 0.03 for AP).
+        config: thresholds and selection rules.
+        image_size: (H, W) px, to clip the grouping boxes.
         lower_body: lower-body joint indices (posebank Skeleton.lower_body).
-        upper_leg_weight: the factor above.
-        margin: pose-box margin.
+        torso_head: joint indices of the "bbox_torsohead" boxes (TORSO_HEAD by name).
 
     Returns:
-        dict with pose_2d (M, J, 2), pose_3d (M, J, 3), scores (M,) (sums), labels (M,) (class of
+        dict with pose_2d (M, J, 2), pose_3d (M, J, 3), scores (M,) (sums S), labels (M,) (class of
         each mode's top proposal), highest score first.
     """
     n, j = poses_2d.shape[:2]
@@ -102,33 +175,34 @@ def ppi(
     poses_2d, poses_3d, scores, labels = (t.detach().cpu() for t in (poses_2d, poses_3d, scores, labels))
     out_2d, out_3d, out_scores, out_labels = [], [], [], []
     if n > 0:
-        boxes = pose_boxes(poses_2d, margin)
-        overlaps = (box_iou(boxes, boxes) > iou_thresh).numpy()
+        joints = torso_head if config.iou_func == "bbox_torsohead" else None
+        boxes = grouping_boxes(poses_2d.float(), image_size, joints)
+        overlaps = (pixel_iou(boxes, boxes) > config.iou_thresh).numpy()
         joint_factor = torch.ones((n, j), dtype=poses_2d.dtype)
         upper_rows = torch.where(upper.detach().cpu().bool())[0]
-        joint_factor[upper_rows[:, None], torch.tensor(list(lower_body), dtype=torch.int64)] = upper_leg_weight
-        order = scores.argsort(descending=True).numpy()
+        joint_factor[upper_rows[:, None], torch.tensor(list(lower_body), dtype=torch.int64)] = config.upper_leg_weight
+        order = scores.argsort(descending=True, stable=True).numpy()
         ungrouped = np.ones(n, dtype=bool)
         for top in order:
             if not ungrouped[top]:
                 continue
             group = ungrouped & overlaps[top]
-            group[top] = True  # a degenerate (zero-area) box has IoU 0 even with itself
+            group[top] = True
             ungrouped &= ~group
-            left = order[group[order]]  # the group, highest score first
-            while left.size:
-                mode_top = left[0]
-                d3d = (poses_3d[left] - poses_3d[mode_top]).norm(dim=-1).mean(dim=-1).numpy()
-                in_mode = d3d < t3d_m
-                in_mode[0] = True
-                mode = torch.from_numpy(left[in_mode])
-                left = left[~in_mode]
+            members = order[group[order]]  # the group, highest score first
+            modes = _modes(members, poses_3d, scores, config)
+            if config.selection == "best_mode":
+                modes = [max(modes, key=lambda mode: float(scores[mode].sum()))]  # first of equals, as argmax
+            for mode in modes:
                 weights = scores[mode, None] * joint_factor[mode]  # (m, J), eq. 8 with the leg factor
                 norm = weights.sum(dim=0).clamp(min=torch.finfo(weights.dtype).tiny)
+                total = scores[mode].sum()
+                if float(total) <= config.min_person_score:
+                    continue
                 out_2d.append((weights[..., None] * poses_2d[mode]).sum(dim=0) / norm[:, None])
                 out_3d.append((weights[..., None] * poses_3d[mode]).sum(dim=0) / norm[:, None])
-                out_scores.append(scores[mode].sum())
-                out_labels.append(labels[mode_top])
+                out_scores.append(total)
+                out_labels.append(labels[mode[0]])
     if not out_scores:
         merged = {
             "pose_2d": poses_2d.new_zeros((0, j, 2)),
@@ -148,6 +222,28 @@ def ppi(
     return {k: v.to(device) for k, v in merged.items()}
 
 
+def _modes(members: np.ndarray, poses_3d: torch.Tensor, scores: torch.Tensor, config: PPIConfig) -> list[torch.Tensor]:
+    """The 3D modes of one group (eq. 7): each a tensor of proposal indices, its top proposal first.
+
+    members: the group's proposal indices, highest score first.
+    """
+    group_3d = poses_3d[members]
+    uncovered = np.ones(len(members), dtype=bool)
+    modes: list[torch.Tensor] = []
+    while uncovered.any():
+        first = int(np.argmax(uncovered))  # members are sorted: the best uncovered proposal
+        if modes and float(scores[members[first]]) < config.min_mode_score:
+            break
+        d3d = (group_3d - group_3d[first]).norm(dim=-1).mean(dim=-1).numpy()
+        in_mode = d3d < config.t3d_m
+        in_mode[first] = True
+        # The mode's top proposal first (it names the mode's class), then the others by score.
+        rows = np.concatenate([[first], np.flatnonzero(in_mode & (np.arange(len(members)) != first))])
+        modes.append(torch.from_numpy(members[rows]))
+        uncovered &= ~in_mode
+    return modes
+
+
 def integrate(
     poses_2d: torch.Tensor,
     poses_3d: torch.Tensor,
@@ -156,36 +252,37 @@ def integrate(
     upper: torch.Tensor,
     *,
     method: str,
-    lower_body: Sequence[int],
+    image_size: tuple[int, int],
+    skeleton: Skeleton,
     margin: float,
-    nms_iou_thresh: float,
-    ppi_iou_thresh: float,
-    ppi_t3d_m: float,
-    upper_leg_weight: float,
+    nms_iou_thresh: float = 0.5,
+    ppi_config: PPIConfig | None = None,
 ) -> dict[str, torch.Tensor]:
     """One image's (rescored) pose proposals -> final poses by PPI, NMS or nothing, highest score first.
 
     The model applies this with its own config (LCRNet._postprocess); evaluation applies it to the
-    same proposals with several settings (NMS, PPI for PCKh, PPI for AP: sec 3.6 tunes PPI per metric).
+    same proposals with several settings (NMS, PPI settings: sec 3.6 tunes PPI per metric).
 
     Args:
-        poses_2d: (N, J, 2) px.
+        poses_2d: (N, J, 2) px of the image.
         poses_3d: (N, J, 3) metres, body-centred.
         scores: (N,) rescored classification scores.
         labels: (N,) int64 pose classes in 1..2K.
         upper: (N,) bool, True for upper-body classes (K+1..2K).
         method: "ppi", "nms" or "none" (all proposals, sorted).
-        lower_body, margin, upper_leg_weight: as for `ppi`.
+        image_size: (H, W) px of the image (PPI clips its grouping boxes to it).
+        skeleton: the joint set (lower-body and torso/head joints for PPI).
+        margin: pose-box margin (NMS boxes).
         nms_iou_thresh: IoU of the NMS (method "nms").
-        ppi_iou_thresh, ppi_t3d_m: the two PPI thresholds (method "ppi").
+        ppi_config: PPI settings (method "ppi"); None = PPIConfig().
 
     Returns:
         dict with pose_2d (M, J, 2), pose_3d (M, J, 3), scores (M,), labels (M,).
     """
     if method == "ppi":
         return ppi(
-            poses_2d, poses_3d, scores, labels, upper, iou_thresh=ppi_iou_thresh, t3d_m=ppi_t3d_m,
-            lower_body=lower_body, upper_leg_weight=upper_leg_weight, margin=margin,
+            poses_2d, poses_3d, scores, labels, upper, config=ppi_config or PPIConfig(), image_size=image_size,
+            lower_body=skeleton.lower_body, torso_head=[skeleton.index(name) for name in TORSO_HEAD],
         )  # fmt: skip
     if method == "nms":
         keep = nms_poses(poses_2d, scores, nms_iou_thresh, margin)

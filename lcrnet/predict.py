@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class PredictReport:
     people: int = 0
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    best_score: float = float("nan")  # the best person score seen, kept or not (NaN: no proposal passed score_thresh)
+    warnings: list[str] = field(default_factory=list)  # why nobody was found, with the option to change
 
 
 def load_image(path: str | Path) -> tuple[torch.Tensor, np.ndarray]:
@@ -78,12 +81,14 @@ def load_image(path: str | Path) -> tuple[torch.Tensor, np.ndarray]:
 
 
 @torch.no_grad()
-def detect(model: LCRNet, image: torch.Tensor, *, min_score: float, max_people: int) -> dict[str, torch.Tensor]:
-    """The model's detections on one (3, H, W) [0, 1] image, kept when score >= min_score, best max_people, on the CPU."""
+def detect(model: LCRNet, image: torch.Tensor, *, min_score: float, max_people: int) -> tuple[dict[str, torch.Tensor], float]:
+    """The model's detections on one (3, H, W) [0, 1] image, kept when score >= min_score, best max_people,
+    on the CPU; and the best score before that cut (NaN when no proposal passed the model's score_thresh)."""
     device = next(model.parameters()).device
     out = model.eval()([image.to(device)])[0]
+    best = float(out["scores"].max()) if out["scores"].numel() else float("nan")
     keep = torch.where(out["scores"] >= min_score)[0][:max_people]
-    return {k: v[keep].cpu() for k, v in out.items()}
+    return {k: v[keep].cpu() for k, v in out.items()}, best
 
 
 def _names(images: list[str]) -> list[str]:
@@ -125,7 +130,9 @@ def predict(cfg: PredictConfig, *, progress: ProgressFactory | None = None) -> P
         items = progress(items, "detecting", len(cfg.images))
     for path, name in items:
         image, rgb = load_image(path)
-        det = detect(model, image, min_score=cfg.min_score, max_people=cfg.max_people)
+        det, best = detect(model, image, min_score=cfg.min_score, max_people=cfg.max_people)
+        if not math.isnan(best):
+            report.best_score = best if math.isnan(report.best_score) else max(report.best_score, best)
         h, w = rgb.shape[:2]
         m = int(det["scores"].shape[0])
         record = {
@@ -152,6 +159,13 @@ def predict(cfg: PredictConfig, *, progress: ProgressFactory | None = None) -> P
         report.images += 1
         report.people += m
     report.files.append(_write_parquet(out / PARQUET_FILE, rows, arrays, skeleton, model, cfg, checkpoint))
+    if report.people == 0 and report.images:
+        if math.isnan(report.best_score):
+            report.warnings.append(f"no pose proposal scored above score_thresh {model.cfg.score_thresh:g}: lower it "
+                                   "with --score-thresh (e.g. 0); the model may not be trained enough")  # fmt: skip
+        else:
+            report.warnings.append(f"nobody scored at least --min-score {cfg.min_score:g} (best {report.best_score:.3g}): "
+                                   "lower --min-score")  # fmt: skip
     report.seconds = time.perf_counter() - t0
     return report
 

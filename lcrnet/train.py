@@ -5,7 +5,9 @@ drops by `lr_gamma` after `lr_step_fraction` (60%) of `--iterations`, after a sh
 (torchvision's detection references). One run writes to its `out` folder:
 
     last.pt       the checkpoint (lcrnet/checkpoint.py), every checkpoint_every iterations and at the end
-    metrics.csv   one row per log_every iterations: iteration, epoch, lr, loss, each loss_*, images/s
+    model.pt      the same without the optimizer state (a third of the size): for evaluate, predict, sharing
+    metrics.csv   one row per log_every iterations: iteration, epoch, lr, loss, each loss_*, gradient
+                  norm, skipped steps, images/s
     config.json   the resolved TrainConfig and ModelConfig
     tb/           TensorBoard scalars, when the tensorboard package is installed
 
@@ -40,9 +42,9 @@ from posebank.provenance import atomic_path, write_json_atomic
 from posebank.skeleton import get_skeleton
 
 from .anchors import PoseAnchors
-from .checkpoint import LAST, load_checkpoint, save_checkpoint
+from .checkpoint import LAST, MODEL, load_checkpoint, save_checkpoint
 from .config import ModelConfig
-from .data import PoseShardDataset, ResumableBatchSampler, collate, resolve_sources
+from .data import PoseShardDataset, ResumableBatchSampler, collate, no_split_message, resolve_sources
 from .engine import StepRecord, train_iterations
 from .job_config import TrainConfig, from_dict, resolve_device, to_dict
 from .model import LCRNet, build_model
@@ -69,6 +71,7 @@ class TrainReport:
     last_loss: float = float("nan")
     images_per_second: float = 0.0
     seconds: float = 0.0
+    skipped_steps: int = 0
     checkpoint: Path | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -93,10 +96,14 @@ class PaperSchedule:
         return factor
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LambdaLR]:
-    """SGD over the trainable parameters and its per-iteration LambdaLR (PaperSchedule)."""
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """SGD (or AdamW) over the trainable parameters and its per-iteration LambdaLR (PaperSchedule)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer: torch.optim.Optimizer
+    if cfg.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     schedule = PaperSchedule(cfg.warmup_iters, cfg.warmup_factor, cfg.lr_step_iteration, cfg.lr_gamma)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
@@ -197,6 +204,7 @@ def train(
     *,
     progress: ProgressFactory | None = None,
     stop_at: int | None = None,
+    on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainReport:
     """Train (or resume training) LCR-Net++ as `cfg` says.
 
@@ -207,6 +215,8 @@ def train(
         progress: wraps the step loop (iterable, description, total) -> iterator (rank 0 only).
         stop_at: stop after this iteration (checkpoint written), as if the job were interrupted;
             a later call with cfg.resume continues it.
+        on_log: called with each metrics.csv row (every cfg.log_every iterations, rank 0 only),
+            e.g. to print it.
 
     Returns:
         A TrainReport; out/last.pt, out/metrics.csv and out/config.json hold the rest.
@@ -214,12 +224,12 @@ def train(
     Raises:
         InputError: unreadable shards, images, anchors or checkpoint.
         OutputConflictError: out holds another run (see TrainConfig.resume / overwrite).
-        lcrnet.engine.NonFiniteLossError: the loss diverged.
+        lcrnet.engine.NonFiniteLossError: the loss diverged (cfg.max_nonfinite_steps bad steps in a row).
     """
     t0 = time.perf_counter()
     dist_info, device = _init_distributed(cfg.device)
     try:
-        return _train(cfg, model_cfg or ModelConfig(), dist_info, device, progress, stop_at, t0)
+        return _train(cfg, model_cfg or ModelConfig(), dist_info, device, progress, stop_at, on_log, t0)
     finally:
         if dist_info.initialised_here:
             import torch.distributed as dist
@@ -234,6 +244,7 @@ def _train(
     device: torch.device,
     progress: ProgressFactory | None,
     stop_at: int | None,
+    on_log: Callable[[dict[str, float]], None] | None,
     t0: float,
 ) -> TrainReport:
     out = Path(cfg.out)
@@ -248,7 +259,7 @@ def _train(
         flip=cfg.flip, scale_range=tuple(cfg.scale_range), seed=cfg.seed,
     )  # fmt: skip
     if len(dataset) == 0:
-        raise InputError(cfg.data[0] if cfg.data else ".", f"no images of split {cfg.split!r} in the data")
+        raise InputError(cfg.data[0] if cfg.data else ".", no_split_message(dataset.sources, cfg.split))
     stop = min(cfg.iterations, stop_at) if stop_at is not None else cfg.iterations
     report = TrainReport(out, str(device), len(dataset), dataset.num_people, start, start, dist_info.world_size)
 
@@ -286,11 +297,12 @@ def _train(
         dataset, batch_sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
         pin_memory=device.type == "cuda",
     )  # fmt: skip
-    columns = ["iteration", "epoch", "lr", "loss", *net.loss_names(), "images_per_s", "elapsed_s"]
+    columns = ["iteration", "epoch", "lr", "loss", *net.loss_names(), "grad_norm", "skipped_steps", "images_per_s", "elapsed_s"]
     log = _MetricsLog(out, columns, start) if main else None
     steps = train_iterations(
         model, optimizer, lr_scheduler, loader, device, start=start, seed=cfg.seed,
         scaler=scaler if scaler.is_enabled() else None, rank=dist_info.rank, clip_grad_norm=cfg.clip_grad_norm,
+        max_nonfinite_steps=cfg.max_nonfinite_steps,
     )  # fmt: skip
     if main and progress is not None:
         steps = progress(steps, "training", stop - start)
@@ -303,6 +315,7 @@ def _train(
         if main:
             save_checkpoint(out / LAST, model=model, iteration=iteration, train_config=train_cfg,
                             optimizer=optimizer, lr_scheduler=lr_scheduler, scaler=scaler)  # fmt: skip
+            save_checkpoint(out / MODEL, model=model, iteration=iteration, train_config=train_cfg)
 
     try:
         for record in steps:
@@ -310,11 +323,15 @@ def _train(
             images += record.images
             busy += record.seconds
             report.iteration, report.last_loss = record.iteration, record.loss
+            report.skipped_steps += record.skipped
             if record.iteration % cfg.log_every == 0 or record.iteration == stop:
                 row = _window_row(window, sampler.epoch_of(record.iteration - 1), time.perf_counter() - t0)
+                row["skipped_steps"] = report.skipped_steps
                 report.history.append(row)
                 if log is not None:
                     log.write(row)
+                if main and on_log is not None:
+                    on_log(row)
                 window = []
             if record.iteration % cfg.checkpoint_every == 0 or record.iteration == stop:
                 checkpoint_now(record.iteration)
@@ -328,13 +345,15 @@ def _train(
 
 
 def _window_row(window: list[StepRecord], epoch: int, elapsed: float) -> dict[str, float]:
-    """Means over the steps since the last row (a smoother curve than single steps)."""
-    n = len(window)
+    """Means over the finite steps since the last row (a smoother curve than single steps)."""
     last = window[-1]
+    finite = [r for r in window if not r.skipped] or window
+    n = len(finite)
     row: dict[str, float] = {"iteration": last.iteration, "epoch": epoch, "lr": last.lr,
-                             "loss": sum(r.loss for r in window) / n}  # fmt: skip
+                             "loss": sum(r.loss for r in finite) / n}  # fmt: skip
     for k in last.losses:
-        row[k] = sum(r.losses[k] for r in window) / n
+        row[k] = sum(r.losses[k] for r in finite) / n
+    row["grad_norm"] = sum(r.grad_norm for r in finite) / n
     seconds = sum(r.seconds for r in window)
     row["images_per_s"] = sum(r.images for r in window) / seconds if seconds > 0 else 0.0
     row["elapsed_s"] = elapsed

@@ -37,6 +37,9 @@ _LIMBS: tuple[tuple[End, End, float, int], ...] = (
     ("right_wrist", "right_elbow", 0.037, FOREARM), ("left_wrist", "left_elbow", 0.037, FOREARM),
 )  # fmt: skip
 _HEAD_RADIUS = 0.105
+# The MPII head size (0.6 x the head box diagonal) of this head: its box is the sphere's square, so
+# 0.6 * sqrt(2) * 2r = 0.178 m. A person drawn at s px/m has head size HEAD_SIZE_M * s px (PCKh).
+HEAD_SIZE_M = 0.6 * np.sqrt(2.0) * 2 * _HEAD_RADIUS
 # The hair: a sphere of this radius, moved back (away from where the chest faces) and up from the
 # head centre, so it shows around the face from the front and covers the head from behind.
 _HAIR_RADIUS = 0.100

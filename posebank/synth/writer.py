@@ -39,7 +39,7 @@ from ..errors import InputError
 from ..jobs import JobSpec, OutputFolder
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
 from ..skeleton import Skeleton
-from .body import BodyModel, body_model
+from .body import HEAD_SIZE_M, BodyModel, body_model
 from .config import SynthConfig
 from .render import Labels, label_scene
 from .scene import Scene, sample_scene
@@ -155,6 +155,7 @@ class _ShardRows:
     visible: list[npt.NDArray[np.bool_]] = field(default_factory=list)
     occluded: list[npt.NDArray[np.bool_]] = field(default_factory=list)
     pose_3d: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    head_size: list[npt.NDArray[np.float64]] = field(default_factory=list)  # (P,) px
     flags: list[list[str]] = field(default_factory=list)
 
     def add(self, split: str, image: str, scene: Scene, labels: Labels) -> None:
@@ -166,6 +167,7 @@ class _ShardRows:
         self.visible.append(labels.visible)
         self.occluded.append(labels.occluded)
         self.pose_3d.append(scene.poses_3d)
+        self.head_size.append(HEAD_SIZE_M * scene.scales)  # the true PCKh normaliser of each drawn body
         self.flags += [[TRUNCATED] if not labels.inside[k].all() else [] for k in range(p)]
 
 
@@ -196,7 +198,7 @@ def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, meta
         "box_full": pose_box(pose_2d),
         "box_upper": pose_box(pose_2d, np.broadcast_to(upper, pose_2d.shape[:2])),
         "head_box": None,
-        "head_size": None,
+        "head_size": np.concatenate(rows.head_size) if n else np.zeros(0),
         "flags": rows.flags,
         "source_pose_2d": None,
     }

@@ -73,6 +73,7 @@ def test_bad_options_are_reported(synth_data, tmp_path: Path) -> None:  # type: 
     assert bad_backbone.exit_code == 1 and "backbone" in bad_backbone.output
     no_images = runner.invoke(_app(), [*base, "--split", "test"])
     assert no_images.exit_code == 1 and "no images" in no_images.output
+    assert "splits present: train, val" in no_images.output and "--split" in no_images.output
     missing = runner.invoke(_app(), ["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--data",
                                      str(synth_data["synth"]), "--out", str(tmp_path / "e")])  # fmt: skip
     assert missing.exit_code != 0
@@ -81,3 +82,15 @@ def test_bad_options_are_reported(synth_data, tmp_path: Path) -> None:  # type: 
     broken = runner.invoke(_app(), ["evaluate", "--checkpoint", str(not_a_checkpoint), "--data",
                                     str(synth_data["synth"]), "--out", str(tmp_path / "e")])  # fmt: skip
     assert broken.exit_code == 1 and "cannot read checkpoint" in broken.output
+
+
+def test_train_prints_a_line_every_log_every_iterations(synth_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    args = ["train", "--data", str(synth_data["synth"]), "--anchors", str(synth_data["anchors"]), "--out",
+            str(tmp_path / "run"), "--iterations", "2", "--batch-size", "1", "--workers", "0", "--device", "cpu",
+            "--log-every", "1", *TINY]  # fmt: skip
+    result = runner.invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("it ")]
+    assert [ln.split()[1] for ln in lines] == ["1", "2"]
+    assert "loss" in lines[0] and "pose_cls=" in lines[0] and "grad" in lines[0] and "lr" in lines[0]
+    assert "0 steps skipped" in result.stdout and (tmp_path / "run" / "model.pt").is_file()

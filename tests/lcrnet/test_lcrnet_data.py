@@ -9,9 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+
 from torchvision.models.detection._utils import Matcher
 
 from lcrnet.augment import zoom
+from lcrnet.metrics import HEAD_SIZE_M, px_per_metre
 from lcrnet.data import (
     PoseShardDataset,
     ResumableBatchSampler,
@@ -49,7 +51,10 @@ def test_dataset_reads_synth_shards_with_documented_shapes(synth_data, skeleton)
         assert target["pose_2d"].shape == (n, J, 2) and target["pose_2d"].dtype == torch.float32
         assert target["visible"].shape == (n, J) and target["visible"].dtype == torch.bool
         assert target["pose_3d"].shape == (n, J, 3) and torch.isfinite(target["pose_3d"]).all()
-        assert target["head_size"].shape == (n,) and torch.isnan(target["head_size"]).all()  # synth has no head boxes
+        # synth writes each body's true head size: HEAD_SIZE_M at the px-per-metre scale it was drawn at
+        assert target["head_size"].shape == (n,) and torch.isfinite(target["head_size"]).all()
+        scale = px_per_metre(target["pose_2d"].numpy(), target["pose_3d"].numpy())
+        np.testing.assert_allclose(target["head_size"].numpy(), HEAD_SIZE_M * scale, rtol=1e-3)
         assert target["ignore_boxes"].shape == (0, 4)
         assert int(target["image_id"]) == i
         people += n

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torchvision.models import resnet50
+from torchvision.ops import FrozenBatchNorm2d
 
 from lcrnet.anchors import anchors_from_poses
 from lcrnet.model import OUTPUT_KEYS, build_model, input_scales
@@ -110,6 +111,60 @@ def test_groupnorm_backbone_for_training_from_scratch(tiny_config, anchors, scen
         tiny_config(backbone_norm="groupnorm", backbone_weights=str(tmp_path / "r50.pth"))
     with pytest.raises(ValueError, match="backbone_norm"):
         tiny_config(backbone_norm="layernorm")
+
+
+@pytest.mark.parametrize(("backbone", "sizes"), [("resnet18_fpn", (16, 32, 48, 64, 96)), ("resnet34_fpn", (16, 32, 48, 64, 96)),
+                                               ("mobilenet_v3_large_fpn", (16, 48, 96))])  # fmt: skip
+def test_light_backbones_train_and_detect(tiny_config, anchors, scene, backbone, sizes) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = build_model(tiny_config(backbone=backbone, rpn_anchor_sizes=sizes, trainable_layers=5, score_thresh=0.0), anchors)
+    # From random weights: GroupNorm everywhere in the backbone, and every parameter trained.
+    norms = [m for m in model.backbone.modules() if isinstance(m, (torch.nn.GroupNorm, torch.nn.BatchNorm2d))]
+    assert norms and all(isinstance(m, torch.nn.GroupNorm) for m in norms)
+    assert all(p.requires_grad for p in model.backbone.parameters())
+    images, targets = _batch(scene)
+    losses = model.train()(images, targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    with torch.no_grad():
+        out = model.eval()(images)
+    assert out[0]["pose_3d"].shape[1:] == (anchors.num_joints, 3)
+
+
+def test_light_backbone_weights_from_a_local_file(tmp_path, tiny_config, anchors) -> None:  # type: ignore[no-untyped-def]
+    from torchvision.models import resnet18
+
+    state = resnet18(weights=None).state_dict()
+    torch.save(state, tmp_path / "resnet18.pth")
+    model = build_model(tiny_config(backbone="resnet18_fpn", backbone_weights=str(tmp_path / "resnet18.pth"),
+                                    trainable_layers=2), anchors)  # fmt: skip
+    body = model.backbone.body
+    assert torch.equal(body.conv1.weight, state["conv1.weight"]) and not body.conv1.weight.requires_grad
+    assert body.layer4[0].conv1.weight.requires_grad and not body.layer2[0].conv1.weight.requires_grad
+    assert isinstance(body.bn1, FrozenBatchNorm2d)  # pretrained: frozen statistics, as torchvision's detectors
+
+
+def test_rpn_sizes_must_match_the_feature_levels(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=r"mobilenet_v3_large_fpn needs one RPN anchor size per level \(3\)"):
+        tiny_config(backbone="mobilenet_v3_large_fpn", rpn_anchor_sizes=(16, 32, 48, 64, 96))
+
+
+def test_version_1_configs_keep_their_meaning() -> None:
+    from lcrnet.config import ModelConfig
+
+    old = ModelConfig.from_dict({"version": 1, "backbone": "resnet50_fpn", "backbone_norm": "auto"})
+    assert old.backbone_norm == "batchnorm" and old.ppi_selection == "all_modes" and old.ppi_min_mode_score == 0.0
+    assert ModelConfig.from_dict({"version": 2, "backbone_norm": "auto"}).backbone_norm == "auto"
+
+
+def test_presets_and_overrides() -> None:
+    from lcrnet.config import model_config_from_preset
+
+    cpu = model_config_from_preset("cpu", min_size=(96,))
+    assert (cpu.backbone, cpu.trainable_layers, cpu.min_size, cpu.max_size) == ("resnet18_fpn", 5, (96,), 128)
+    assert model_config_from_preset("paper").backbone == "resnet50_c4"
+    with pytest.raises(ValueError, match="unknown model preset 'gpu'"):
+        model_config_from_preset("gpu")
 
 
 def test_anchor_mismatch_is_refused(tiny_config, skeleton, standing) -> None:  # type: ignore[no-untyped-def]
