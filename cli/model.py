@@ -47,6 +47,7 @@ _DATA_HELP = "Annotation shard folder (posebank annotate or synth --out), repeat
 _ROOT_HELP = ("Images root for every --data (the shards' `image` paths are relative to it). Default: the "
               "shards' own images_root (synth writes one), relative to the --data folder.")  # fmt: skip
 _DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N."
+_OUTSIDE_HELP = "Accept shard image paths that leave the images root (absolute paths, '..'); refused by default."
 
 
 def train_command(
@@ -54,6 +55,7 @@ def train_command(
     anchors: Annotated[Path, typer.Option(exists=True, resolve_path=True, help="anchors.parquet or its folder (posebank anchors --out).")],
     out: Annotated[Path, typer.Option(help="Output folder: last.pt, metrics.csv, config.json (tb/ with TensorBoard).")],
     images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True, help=_ROOT_HELP)] = None,
+    allow_outside_images_root: Annotated[bool, typer.Option("--allow-outside-images-root", help=_OUTSIDE_HELP)] = False,
     iterations: Annotated[int, typer.Option(min=1, help="SGD iterations (the paper: 500k). The lr drops x0.1 after 60% of them.")] = 500_000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per iteration and process (the paper: 8).")] = 8,
     lr: Annotated[float, typer.Option(min=0.0, help="Base learning rate (the paper: 1e-3, then 1e-4).")] = 1e-3,
@@ -125,7 +127,8 @@ def train_command(
         model_cfg = model_config_from_preset(preset, **{**fields, **_model_options(model_option)})
         cfg = TrainConfig(
             data=tuple(str(d) for d in data), images_root=str(images_root) if images_root else None,
-            anchors=str(anchors), out=str(out), split=_split(split), iterations=iterations, batch_size=batch_size,
+            allow_outside_images_root=allow_outside_images_root, anchors=str(anchors), out=str(out), split=_split(split),
+            iterations=iterations, batch_size=batch_size,
             lr=lr, optimizer=optimizer, lr_step_fraction=lr_step_fraction, warmup_iters=warmup_iters, clip_grad_norm=clip_grad_norm,
             max_nonfinite_steps=max_nonfinite_steps, flip=flip, scale_range=_parse_range(scale_range, "--scale-range"),
             amp=amp, device=device, workers=workers, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every,
@@ -162,6 +165,7 @@ def evaluate_command(
     data: Annotated[list[Path], typer.Option("--data", exists=True, resolve_path=True, help=_DATA_HELP)],
     out: Annotated[Path, typer.Option(help="Output folder: metrics.json and metrics.csv.")],
     images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True, help=_ROOT_HELP)] = None,
+    allow_outside_images_root: Annotated[bool, typer.Option("--allow-outside-images-root", help=_OUTSIDE_HELP)] = False,
     split: Annotated[str, typer.Option(help="Evaluate rows of this split ('all': every row).")] = "val",
     max_images: Annotated[int, typer.Option(min=0, help="Evaluate the first this many images (0: all).")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 2,
@@ -195,7 +199,8 @@ def evaluate_command(
     try:
         cfg = EvalConfig(
             checkpoint=str(checkpoint), data=tuple(str(d) for d in data), images_root=str(images_root) if images_root else None,
-            out=str(out), split="test" if protocol else _split(split), max_images=max_images, batch_size=batch_size,
+            allow_outside_images_root=allow_outside_images_root, out=str(out), split="test" if protocol else _split(split),
+            max_images=max_images, batch_size=batch_size,
             workers=workers, device=device, seed=seed, score_thresh=score_thresh, pck_alpha=pck_alpha,
             min_score=min_score, protocol=protocol,
         )  # fmt: skip

@@ -384,11 +384,11 @@ def evaluate(cfg: EvalConfig, *, progress: ProgressFactory | None = None) -> Eva
     if cfg.protocol:
         from posebank.shards import open_dataset, read_metadata
 
-        for source in resolve_sources(cfg.data, cfg.images_root):
+        for source in resolve_sources(cfg.data, cfg.images_root, allow_outside_images_root=cfg.allow_outside_images_root):
             for f in open_dataset(source.data).files:
                 check_shards_protocol(cfg.protocol, read_metadata(f), path=str(f))
     dataset = PoseShardDataset(
-        resolve_sources(cfg.data, cfg.images_root), get_skeleton(model.cfg.skeleton), split=cfg.split,
+        resolve_sources(cfg.data, cfg.images_root, allow_outside_images_root=cfg.allow_outside_images_root), get_skeleton(model.cfg.skeleton), split=cfg.split,
         max_images=cfg.max_images,
     )  # fmt: skip
     if len(dataset) == 0:

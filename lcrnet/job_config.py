@@ -24,6 +24,7 @@ class TrainConfig:
     version: int = 1  # bump when a field changes meaning
     data: tuple[str, ...] = ()  # annotation shard folders or files (annotate / synth --out), read together
     images_root: str | None = None  # images root of every data folder; None: each folder's metadata images_root, relative to it
+    allow_outside_images_root: bool = False  # accept shard image paths that leave the images root (absolute, "..")
     anchors: str = ""  # anchors.parquet or its folder (posebank anchors --out); K sets ModelConfig.num_anchors
     out: str = "train"  # output folder: last.pt, model.pt, metrics.csv, config.json (and tb/ with TensorBoard)
     split: str | None = "train"  # train on rows of this split only; None = every row
@@ -89,6 +90,7 @@ class EvalConfig:
     checkpoint: str = ""  # a checkpoint written by train (last.pt)
     data: tuple[str, ...] = ()  # annotation shard folders or files
     images_root: str | None = None  # as TrainConfig.images_root
+    allow_outside_images_root: bool = False  # as TrainConfig.allow_outside_images_root
     out: str = "eval"  # output folder: metrics.json, metrics.csv
     split: str | None = "val"  # evaluate rows of this split only; None = every row
     max_images: int = 0  # evaluate the first this many images (0: all)

@@ -255,7 +255,7 @@ def _train(
     start = int(checkpoint["iteration"]) if checkpoint is not None else 0
 
     dataset = PoseShardDataset(
-        resolve_sources(cfg.data, cfg.images_root), get_skeleton(model_cfg.skeleton), split=cfg.split,
+        resolve_sources(cfg.data, cfg.images_root, allow_outside_images_root=cfg.allow_outside_images_root), get_skeleton(model_cfg.skeleton), split=cfg.split,
         flip=cfg.flip, scale_range=tuple(cfg.scale_range), seed=cfg.seed,
     )  # fmt: skip
     if len(dataset) == 0:
