@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
 import os
 import platform
 import shutil
@@ -40,6 +38,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run as a script from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import emit_json, round_or_none as _round  # noqa: E402
+
 DEMO_CMU = REPO / "tests" / "fixtures" / "demo" / "cmu"
 
 FULL = dict(images=3000, size=256, people="1-4", k=20, batch=8, train_seconds=120.0, max_iterations=20_000,
@@ -190,10 +192,6 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _round(v: Any) -> Any:
-    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else round(float(v), 4)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and a few iterations (runs on the CPU)")
@@ -287,11 +285,7 @@ def main() -> None:
         result["seconds_total"] = _round(time.perf_counter() - t_start)
         if tmp is not None:
             tmp.cleanup()
-        text = json.dumps(result, indent=1)
-        print(text)
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(text + "\n", encoding="utf-8")
+        emit_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,6 @@ Prints one JSON object (and writes it to --json).
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -40,7 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine_description  # noqa: E402
+from machine import emit_json, machine_description, round_or_none as _round  # noqa: E402
 
 DEMO_CMU = REPO / "tests" / "fixtures" / "demo" / "cmu"
 PPI_METHODS = ("ppi", "ppi_paper", "ppi_release")
@@ -90,10 +88,6 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     out["anchor_only"] = {m: {k: _round(v.get(k)) for k in keep if k in v} for m, v in metrics["anchor_only"].items()}
     out.update(images=metrics["images"], people=metrics["people"], pck_normaliser=metrics["pck_normaliser"])
     return out
-
-
-def _round(v: Any) -> Any:
-    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else round(float(v), 4)
 
 
 def train_with_curve(data: Path, eval_data: Path, out: Path, *, iterations: int, eval_every: int, eval_split: str | None,
@@ -191,11 +185,7 @@ def main() -> None:
         result["train_log"] = log
         if tmp is not None:
             tmp.cleanup()
-        text = json.dumps(result, indent=1)
-        print(text)
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(text + "\n", encoding="utf-8")
+        emit_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ class _Scores:
 
     def result(self, joint_names: tuple[str, ...]) -> dict[str, Any]:
         def ratio(a: float, b: float) -> float:
-            return a / b if b else float("nan")
+            return float(a / b) if b else float("nan")  # plain floats: JSON and comparisons stay Python
 
         return {
             "pck": ratio(self.correct.sum(), self.joints.sum()),
@@ -237,7 +237,9 @@ class _Evaluation:
         self.images += 1
         self.proposals += int(raw["scores"].shape[0])
         candidates, single, multi, base = self.integrations(raw)
-        self.top_score = max(self.top_score, float(candidates["scores"][:1].sum()))
+        # PPI scores are sums over a mode: the best person may outscore every single proposal.
+        best = [float(r["scores"].max()) for r in (candidates, *single.values()) if r["scores"].numel()]
+        self.top_score = max([self.top_score, *best])
         gt = _GroundTruth.of(target, margin)
         self.normalisers |= gt.normaliser_kinds
         for name, result in single.items():
@@ -343,8 +345,8 @@ def _warnings(proposals: int, top_score: float, score_thresh: float, min_score: 
         return [f"no pose proposal scored above the checkpoint's score_thresh {score_thresh:g} on any image: "
                 "the network detects nothing yet (train longer), or lower it with --score-thresh (e.g. 0)"]  # fmt: skip
     if top_score < min_score:
-        return [f"no person scored at least --min-score {min_score:g} (best {top_score:.3g}): recall and precision "
-                f"are 0; lower --min-score"]  # fmt: skip
+        return [f"no person scored at least --min-score {min_score:g} by any method (best {top_score:.3g}): recall "
+                f"and precision are 0; lower --min-score"]  # fmt: skip
     return []
 
 
