@@ -183,12 +183,16 @@ def compare_throughput(data: dict[str, Any], size: int, batch: int, steps: int, 
             "image_size": size, "batch": batch, "amp": amp, "timed_steps": steps}  # fmt: skip
 
 
-def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
+def summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of lcrnet.evaluate metrics, rounded (also used by bench/learn_cpu.py)."""
     keep = ("pck", "pck_detected", "mpjpe_mm", "mpjpe_aligned_mm", "detected", "recall", "precision", "ap")
     methods = [m for m in ("nms", "ppi", "ppi_paper", "ppi_release", "upper_bound") if m in metrics]
-    out = {m: {k: _round(metrics[m].get(k)) for k in keep if k in metrics[m]} for m in methods}
+    out: dict[str, Any] = {m: {k: _round(metrics[m].get(k)) for k in keep if k in metrics[m]} for m in methods}
+    if "anchor_only" in metrics:
+        out["anchor_only"] = summary(metrics["anchor_only"])
     if "images" in metrics:
-        out.update(images=metrics["images"], people=metrics["people"], proposals_per_image=_round(metrics["proposals_per_image"]))
+        out.update(images=metrics["images"], people=metrics["people"], pck_normaliser=metrics["pck_normaliser"],
+                   proposals_per_image=_round(metrics["proposals_per_image"]))  # fmt: skip
     return out
 
 
@@ -273,7 +277,7 @@ def main() -> None:
         eval_cfg = EvalConfig(workers=workers, batch_size=preset["batch"])
         trained = evaluate_model(model, val, eval_cfg, device)
         baseline = trained["anchor_only"]  # the same network's proposals with the regression removed
-        result["eval"] = {"lcrnet": _summary(trained), "anchor_only": _summary(baseline),
+        result["eval"] = {"lcrnet": summary(trained), "anchor_only": summary(baseline),
                           "pck_normaliser": trained["pck_normaliser"], "seconds": _round(time.perf_counter() - t_eval)}  # fmt: skip
         result["verdict"] = {
             "ppi_beats_anchor_only_pck": trained["ppi"]["pck"] > baseline["ppi"]["pck"],

@@ -38,6 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gpu_check import summary  # noqa: E402 -- the sibling script: one summary of evaluate's metrics
 from machine import emit_json, machine_description, round_or_none as _round  # noqa: E402
 
 DEMO_CMU = REPO / "tests" / "fixtures" / "demo" / "cmu"
@@ -81,15 +82,6 @@ def model_config(size: int, smoke: bool):  # noqa: ANN201 -- lcrnet.config.Model
     return model_config_from_preset("cpu", min_size=(size,), max_size=size, **smaller)
 
 
-def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    keep = ("pck", "pck_detected", "detected", "recall", "precision", "mpjpe_mm", "mpjpe_aligned_mm", "ap")
-    out: dict[str, Any] = {m: {k: _round(metrics[m].get(k)) for k in keep if k in metrics[m]}
-                           for m in ("nms", *PPI_METHODS, "upper_bound")}  # fmt: skip
-    out["anchor_only"] = {m: {k: _round(v.get(k)) for k in keep if k in v} for m, v in metrics["anchor_only"].items()}
-    out.update(images=metrics["images"], people=metrics["people"], pck_normaliser=metrics["pck_normaliser"])
-    return out
-
-
 def train_with_curve(data: Path, eval_data: Path, out: Path, *, iterations: int, eval_every: int, eval_split: str | None,
                      flip: bool, preset: dict[str, Any], smoke: bool, log: list[str]) -> dict[str, Any]:  # fmt: skip
     """Train to `iterations`, stopping every `eval_every` to evaluate model.pt; returns the curve and timings."""
@@ -120,7 +112,7 @@ def train_with_curve(data: Path, eval_data: Path, out: Path, *, iterations: int,
         dataset = PoseShardDataset(resolve_sources([eval_data]), model.skeleton, split=eval_split)
         metrics = evaluate_model(model, dataset, EvalConfig(workers=preset["workers"], batch_size=4), torch.device("cpu"))
         eval_s += time.perf_counter() - t
-        point = {"iteration": report.iteration, "loss": _round(report.last_loss), **_summary(metrics)}
+        point = {"iteration": report.iteration, "loss": _round(report.last_loss), **summary(metrics)}
         curve.append(point)
         print(f"{out.name} it {report.iteration}: PCK ppi {point['ppi']['pck']} nms {point['nms']['pck']} "
               f"anchor-only ppi {point['anchor_only']['ppi']['pck']} detected {point['ppi']['detected']}",

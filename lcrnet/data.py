@@ -2,7 +2,7 @@
 
 Any set of annotation shards (posebank annotate: MPII/LSP/COCO with completed 2D and pseudo-3D;
 posebank synth: rendered images with their true poses) plus an images root is a training set
-(DESIGN.md). Rows are people; they are grouped here by image, so an image with N people gives one
+(docs/design.md). Rows are people; they are grouped here by image, so an image with N people gives one
 target dict with N people, in the format of lcrnet.model.LCRNet.
 
 Who is a training target: a person with a 3D pose (annotate leaves pose_3d null for people it could

@@ -1,6 +1,6 @@
 """Small torch helpers on pose tensors shared by targets, anchors and post-processing.
 
-Pose boxes (sec 3.1), body-centring (DESIGN.md frames) and the 3D pose distance D3D (sec 3.1, eq. 7).
+Pose boxes (sec 3.1), body-centring (docs/design.md frames) and the 3D pose distance D3D (sec 3.1, eq. 7).
 Pure functions, vectorised over leading dimensions; no model state here.
 """
 

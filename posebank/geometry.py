@@ -1,6 +1,6 @@
 """Pure numpy geometry: rotations, virtual cameras, projection. No I/O, no state, no hidden randomness.
 
-Frames (DESIGN.md):
+Frames (docs/design.md):
 - world: metres, right-handed, +Y up (what `Motion.positions_m` holds);
 - camera: metres, x right, y down, z forward (image axes), centred on the body centre.
 Every function is vectorised over leading dimensions.

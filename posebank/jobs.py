@@ -1,4 +1,4 @@
-"""The output-folder contract of every command that writes an --out (DESIGN.md "Output folders").
+"""The output-folder contract of every command that writes an --out (docs/design.md "Output folders").
 
 build-bank, anchors, annotate, synth, audit and train open their --out through `OutputFolder`, so
 that the rules below hold the same way everywhere:

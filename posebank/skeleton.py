@@ -1,6 +1,6 @@
 """The canonical skeletons (j13, j17) and the name-based mapping from a source skeleton onto them.
 
-Joint order is the LCR-Net release order (DESIGN.md). Every source skeleton reaches the canonical one
+Joint order is the LCR-Net release order (docs/design.md). Every source skeleton reaches the canonical one
 through a name table in its manifest (manifests/<source>.toml, section [joints]); no code here knows
 any source's indices.
 """

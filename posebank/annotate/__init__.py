@@ -6,7 +6,7 @@ with the annotated joints as mask (eq. 9), complete the missing 2D joints from t
 its 3D pose as pseudo ground truth, and check left/right: the same joints with their left and right
 labels exchanged are matched too, and a much better match flags a likely swapped annotation (the
 paper names such swaps as a cause of failure). People with fewer than `min_joints` annotated joints
-are kept, unmatched, with a flag. Output: annotation shards (DESIGN.md) and manifest.json.
+are kept, unmatched, with a flag. Output: annotation shards (docs/design.md) and manifest.json.
 """
 
 from __future__ import annotations

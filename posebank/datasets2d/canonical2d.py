@@ -2,7 +2,7 @@
 
 The name tables live in the manifests (manifests/{mpii,lsp,coco}.toml, [joints]); this module only
 applies them. Each canonical joint is the mean of its named source joints (skeleton.mapping_matrix), and
-the visibility rules follow the Annotations contract of DESIGN.md:
+the visibility rules follow the Annotations contract of docs/design.md:
 
 - visible: every source joint it needs is annotated (MPII head = midpoint of upper_neck and head_top is
   visible only when both are). A canonical joint with no source joints (COCO neck) is never visible.

@@ -3,7 +3,7 @@ and world sequences -> `Motion` for the bank.
 
 The table holds for both layouts (32 official joints, 17 mmpose / VideoPose3D joints): the 17 are a
 subset of the 32 under the same names. j13's head is the midpoint of neck_nose (joint 14) and
-head_top (joint 15), as DESIGN.md defines the head for MoCap (the skull bone's midpoint).
+head_top (joint 15), as docs/design.md defines the head for MoCap (the skull bone's midpoint).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The bank side of masked matching: one mask-independent table, and the per-mask normaliser from it.
 
-Why this works (DESIGN.md "Masked, normalised matching"): let q̄ = n_S(q), zero outside S and
+Why this works (docs/design.md "Masked, normalised matching"): let q̄ = n_S(q), zero outside S and
 zero-mean over S. Then for any bank pose b
 
     <q̄, n_S(b)> = <q̄, b> / sqrt( sum_{j in S} ||b_j||^2 - ||sum_{j in S} b_j||^2 / |S| )

@@ -1,6 +1,6 @@
 """Test helpers for masked search: seeded pose-like data, the literal distance, a tie-aware check.
 
-The literal distance here is written from the definition (DESIGN.md, paper eq. 9) without any code
+The literal distance here is written from the definition (docs/design.md, paper eq. 9) without any code
 from posebank.search, so it checks the reference engine independently.
 """
 
