@@ -7,9 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from .console import fail, progress_bar, stderr_console
+from .console import SearchEngine, fail, progress_bar, stderr_console
+from .help_format import FlagGroup
 
 annotate_app = typer.Typer(
+    cls=FlagGroup,
     help="Complete partial 2D annotations and add pseudo-3D poses by masked nearest-neighbour search in a bank.",
     no_args_is_help=True,
 )
@@ -27,12 +29,14 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
                                                         help=f"Annotation file: {_FORMATS[dataset]}.")],  # fmt: skip
         bank: Annotated[Path, typer.Option(exists=True, file_okay=False, resolve_path=True, help="Bank folder (build-bank --out).")],
         out: Annotated[Path, typer.Option(help="Output folder: annotations/part-NNNNN.parquet and manifest.json.")],
-        engine: Annotated[str, typer.Option(help="Search engine: auto | numpy | blas | torch | faiss | faiss-ivf (approximate).")] = "auto",
+        engine: Annotated[SearchEngine, typer.Option(help="Search engine (faiss-ivf is approximate; auto: torch on a GPU, else blas).")] = "auto",
         k: Annotated[int, typer.Option(min=1, help="Matches kept per person (fused-fit, topk-mean, spread, error estimate).")] = 20,
         label_mode: Annotated[str, typer.Option(help="Pseudo-3D: fused-fit (best measured) | top1 (the paper) | topk-mean | depth-transfer.")] = "fused-fit",
         images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True,
                                                             help="Images folder, to read image sizes the file lacks.")] = None,  # fmt: skip
-        split: Annotated[Optional[str], typer.Option(help="Split name when the file does not say (MPII .json/.h5).")] = None,
+        split: Annotated[Optional[str], typer.Option(help="Split of every person, overriding the file's: MPII .mat img_train (train/test); "
+                                                      "a .json/.h5 or COCO file named train/valid/val2017... (train/val); "
+                                                      "COCO image folders; LSP's halves. Default: those, else 'unknown'.")] = None,
         min_joints: Annotated[int, typer.Option(min=2, help="People with fewer annotated joints are kept unmatched, flagged.")] = 3,
         seed: Annotated[int, typer.Option(help="Seeds the approximate engine (exact engines need no seed).")] = 0,
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace another job's annotations in --out.")] = False,

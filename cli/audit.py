@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .console import fail, progress_bar, stderr_console
+from .console import SearchEngine, fail, progress_bar, stderr_console
 
 _PATHS_HELP = ("Banks (build-bank --out), anchor tables (anchors.parquet or its folder) and annotation shards or "
                "folders (annotate --out), in any mix: each is recognised by its posebank metadata.")
@@ -31,7 +31,7 @@ def audit_command(
     worst: Annotated[int, typer.Option(min=0, help="Worst matches (and suspected swaps) drawn per dataset.")] = 12,
     listed: Annotated[int, typer.Option(min=0, help="Flagged people listed per flag in audit.json (all go to the CSV).")] = 1000,
     coverage_sample: Annotated[int, typer.Option(min=1, help="Poses per source sampled for the pose-space coverage.")] = 20_000,
-    engine: Annotated[str, typer.Option(help="Search engine for --compare-bank: auto | numpy | blas | torch | faiss.")] = "auto",
+    engine: Annotated[SearchEngine, typer.Option(help="Search engine for --compare-bank.")] = "auto",
     batch_rows: Annotated[int, typer.Option(min=1, help="Rows read at a time (bounds memory).")] = 262_144,
     seed: Annotated[int, typer.Option(help="Seeds the coverage samples.")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace another audit (or other files) in --out.")] = False,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from lcrnet.config import BACKBONES  # light: no torch
+from posebank.anchors import KMEANS_ENGINES
+from posebank.search.config import ENGINES
 
 T = TypeVar("T")
 
@@ -43,3 +47,17 @@ def progress_bar(console: Console, quiet: bool = False):  # noqa: ANN201 -- a po
                 bar.advance(task)
 
     return track
+
+
+# The choices of --engine (search) and --backbone as types: the help lists them and the parser checks them.
+SearchEngine = Literal[ENGINES]  # type: ignore[valid-type]
+KMeansEngine = Literal[KMEANS_ENGINES]  # type: ignore[valid-type]
+Backbone = Literal[BACKBONES]  # type: ignore[valid-type]
+
+DEFAULT_WORKERS = 2  # every command's --workers default: the same number of processes everywhere
+
+
+def workers_option(work: str) -> typer.models.OptionInfo:
+    """The --workers option of every command: one minimum (0) and one meaning of 0 everywhere."""
+    return typer.Option(min=0, help=f"Processes that {work} in parallel (0: all in this process; the output is the same "
+                                    "for any value).")  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .annotate import annotate_app
-from .console import fail, progress_bar, stderr_console
+from .console import SearchEngine, fail, progress_bar, stderr_console
 
 _DATA_HELP = ("A Human3.6M copy: the official tree (<root>/<S>/MyPoseFeatures/...), VideoPose3D's data_3d_h36m.npz, "
               "or an mmpose npz (a file, or a folder holding them).")  # fmt: skip
@@ -59,7 +59,7 @@ def h36m_baseline_command(
     out: Annotated[Path, typer.Option(help="Output folder: h36m_<protocol>.json and .tsv (the table).")],
     protocol: Annotated[str, typer.Option(help="h36m-p1 (the paper's baseline row) | h36m-p2 | h36m-p3.")] = "h36m-p1",
     cameras: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, resolve_path=True, help=_CAMERAS_HELP)] = None,
-    engine: Annotated[str, typer.Option(help="Search engine: auto | numpy | blas | torch | faiss.")] = "auto",
+    engine: Annotated[SearchEngine, typer.Option(help="Search engine (auto: torch on a GPU, else blas).")] = "auto",
     max_frames: Annotated[int, typer.Option(min=0, help="Score only the first this many test frames (0: all).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

@@ -11,13 +11,15 @@ import typer
 
 from .annotate import register as register_annotate
 from .audit import register as register_audit
-from .console import fail, progress_bar, stderr_console
+from .console import DEFAULT_WORKERS, KMeansEngine, fail, progress_bar, stderr_console, workers_option
+from .help_format import FlagGroup
 from .h36m import register as register_h36m
 from .model import register as register_model
 from .synth import register as register_synth
 
 app = typer.Typer(
     name="posebank",
+    cls=FlagGroup,
     help="Training data for multi-person 2D+3D human pose detection (LCR-Net++): MoCap banks, "
     "pseudo-3D annotations, anchor-poses and the detector.",
     no_args_is_help=True,
@@ -59,7 +61,7 @@ def build_bank_command(
     elevation_max: Annotated[float, typer.Option(help="Highest camera elevation, degrees (positive: looking down).")] = 45.0,
     roll_max: Annotated[float, typer.Option(min=0, help="Camera roll drawn in [-roll_max, roll_max] degrees.")] = 15.0,
     poses_per_shard: Annotated[int, typer.Option(min=1, help="Poses per Parquet file (rows = poses x views).")] = 25_000,
-    workers: Annotated[int, typer.Option(min=1, help="Parallel processes reading files (same output for any value).")] = 1,
+    workers: Annotated[int, workers_option("read and map motion files")] = DEFAULT_WORKERS,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable files and list them in the manifest instead of failing.")] = False,
     subjects: Annotated[str, typer.Option(help="Comma-separated subjects to keep, e.g. S1,S5,S6,S7,S8 (Human3.6M training); empty keeps all.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out that holds a bank of other inputs or config.")] = False,
@@ -117,7 +119,7 @@ def anchors_command(
     out: Annotated[Path, typer.Option(help="Output folder: anchors.parquet, anchors_lcrnet.npy, manifest.json.")],
     k: Annotated[int, typer.Option(min=1, help="Number of anchor-poses (the paper's best for MPII: 200).")] = 200,
     seed: Annotated[int, typer.Option(help="Seeds the sample and the K-means initialisation.")] = 0,
-    engine: Annotated[str, typer.Option(help="auto | faiss | torch | numpy (auto: torch on a GPU, else faiss).")] = "auto",
+    engine: Annotated[KMeansEngine, typer.Option(help="K-means engine (auto: torch on a GPU, else faiss).")] = "auto",
     sample: Annotated[int, typer.Option(min=0, help="Bank rows drawn for K-means (0: all).")] = 1_000_000,
     niter: Annotated[int, typer.Option(min=1, help="K-means iterations.")] = 25,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace anchors of another bank or config in --out.")] = False,
@@ -125,7 +127,7 @@ def anchors_command(
     """Cluster anchor-poses with K-means on the bank's oriented 3D poses (full-body and upper-body 2D).
 
     Also writes anchors_lcrnet.npy in the LCR-Net release layout: float32 (2K, 5J) rows
-    [x(J), y(J), X(J), Y(J), Z(J)], full-body anchors first, X and Y negated as the release stores them.
+    \\[x(J), y(J), X(J), Y(J), Z(J)], full-body anchors first, X and Y negated as the release stores them.
     """
     from posebank.anchors import AnchorConfig
     from posebank.anchors.build import build_anchors

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .console import fail, progress_bar, stderr_console
+from .console import DEFAULT_WORKERS, Backbone, fail, progress_bar, stderr_console, workers_option
 
 
 def _split(value: str) -> str | None:
@@ -73,7 +73,7 @@ def train_command(
     scale_range: Annotated[str, typer.Option(help="Zoom augmentation MIN-MAX (1: none).")] = "0.75-1.25",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
-    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
+    workers: Annotated[int, workers_option("load and augment images")] = DEFAULT_WORKERS,
     seed: Annotated[int, typer.Option(help="Seeds weights, data order, augmentation and sampling.")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Write last.pt every this many iterations.")] = 1000,
     log_every: Annotated[int, typer.Option(min=1, help="One metrics.csv row and one printed line every this many iterations.")] = 20,
@@ -84,8 +84,8 @@ def train_command(
                                "at 128 px, trains from random weights on a CPU). The options below override it.")
     ] = "paper",
     backbone: Annotated[
-        Optional[str], typer.Option(help="resnet50_c4 (the release's), resnet50_fpn, or light ones for CPUs: resnet18_fpn, "
-                                         "resnet34_fpn, mobilenet_v3_large_fpn. Default: the preset's.")
+        Optional[Backbone], typer.Option(help="Network under the heads: resnet50_c4 is the release's; the FPN and MobileNet "
+                                              "ones are lighter, for CPUs. Default: the preset's.")
     ] = None,
     backbone_weights: Annotated[
         Optional[Path], typer.Option(exists=True, dir_okay=False, resolve_path=True,
@@ -181,7 +181,7 @@ def evaluate_command(
                                          "--protocol): scores their test rows, MPJPE per action as the paper's tables.")
     ] = None,  # fmt: skip
     device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
-    workers: Annotated[int, typer.Option(min=0, help="Data loading processes.")] = 2,
+    workers: Annotated[int, workers_option("load images")] = DEFAULT_WORKERS,
     seed: Annotated[int, typer.Option(help="Seeds torch (evaluation draws nothing).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from .console import fail, progress_bar, stderr_console
+from .console import DEFAULT_WORKERS, fail, progress_bar, stderr_console, workers_option
 
 N = TypeVar("N", int, float)
 
@@ -49,7 +49,7 @@ def synth_command(
     image_format: Annotated[str, typer.Option("--format", help="Image format: jpg or png.")] = "jpg",
     jpeg_quality: Annotated[int, typer.Option(min=1, max=95, help="JPEG quality.")] = 90,
     images_per_shard: Annotated[int, typer.Option(min=1, help="Images per annotation shard.")] = 1000,
-    workers: Annotated[int, typer.Option(min=1, help="Rendering processes (same output for any value).")] = 1,
+    workers: Annotated[int, workers_option("render images")] = DEFAULT_WORKERS,
     preview: Annotated[bool, typer.Option("--preview", help="Also write preview.png: the first 16 images with their skeletons.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out that holds another job's output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

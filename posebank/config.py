@@ -46,15 +46,15 @@ class BankConfig:
     seed: int = 0  # seeds the virtual views; same inputs + seed -> same bank
     view: ViewConfig = field(default_factory=ViewConfig)
     poses_per_shard: int = 25_000  # poses per Parquet file (rows = poses x views)
-    workers: int = 1  # parallel processes for reading files (does not change the output)
+    workers: int = 1  # parallel processes reading files, 0 or 1: in this process (does not change the output)
     skip_bad: bool = False  # skip unreadable files (listed in the manifest) instead of failing
     subjects: tuple[str, ...] = ()  # keep only motions of these subjects (e.g. Human3.6M S1, S5); () keeps all
 
     def __post_init__(self) -> None:
         if self.fps < 0 or self.dedup_mm < 0:
             raise ValueError(f"fps and dedup_mm must be >= 0, got {self.fps}, {self.dedup_mm}")
-        if self.poses_per_shard < 1 or self.workers < 1:
-            raise ValueError(f"poses_per_shard and workers must be >= 1, got {self.poses_per_shard}, {self.workers}")
+        if self.poses_per_shard < 1 or self.workers < 0:
+            raise ValueError(f"poses_per_shard must be >= 1 and workers >= 0, got {self.poses_per_shard}, {self.workers}")
 
     def job_identity(self) -> dict[str, Any]:
         """What defines the bank's content: everything but the output folder and the worker count."""

@@ -22,6 +22,9 @@ from ._lloyd import cluster_sums
 LOG = logging.getLogger(__name__)
 
 
+KMEANS_ENGINES: tuple[str, ...] = ("auto", "faiss", "torch", "numpy")  # the --engine choices of `posebank anchors`
+
+
 @dataclass(frozen=True)
 class AnchorConfig:
     """Configuration of `posebank anchors`."""

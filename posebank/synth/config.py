@@ -31,7 +31,7 @@ class SynthConfig:
     image_format: str = "jpg"  # jpg | png
     jpeg_quality: int = 90  # JPEG quality (1-95); ignored for png
     images_per_shard: int = 1000  # images per annotation shard (and per image sub-folder)
-    workers: int = 1  # parallel rendering processes (the output does not depend on it)
+    workers: int = 1  # parallel rendering processes, 0: render in this process (the output does not depend on it)
     version: int = 1  # bump when the same config would draw different images
 
     def content(self) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class SynthConfig:
             raise ValueError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {self.image_format!r}")
         if not 1 <= self.jpeg_quality <= 95:
             raise ValueError(f"jpeg_quality must be in [1, 95], got {self.jpeg_quality}")
-        if self.images_per_shard < 1 or self.workers < 1:
-            raise ValueError("images_per_shard and workers must be >= 1")
+        if self.images_per_shard < 1 or self.workers < 0:
+            raise ValueError(f"images_per_shard must be >= 1 and workers >= 0, got {self.images_per_shard}, {self.workers}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")

@@ -22,7 +22,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,6 +308,16 @@ def synthesize(
     return report
 
 
+class _InThisProcess:
+    """The executor of --workers 0: renders each image in this process, as the pool's map is consumed."""
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
+        return map(fn, items)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
 def _synthesize(
     job: OutputFolder, config: SynthConfig, bank: Any, bank_sha: str, identity: str, report: SynthReport,
     preview: int, progress: ProgressFactory, t0: float,
@@ -337,7 +347,7 @@ def _synthesize(
     missing = {s: [i for i in indices(s) if not (images_root / image_path(i, config)).is_file()] for s in todo}
     report.seconds["setup"] = time.perf_counter() - t0
 
-    def run(executor: ProcessPoolExecutor) -> Iterator[None]:
+    def run(executor: Any) -> Iterator[None]:
         from ..shards import write_table
 
         for s in todo:
@@ -359,7 +369,8 @@ def _synthesize(
     t = time.perf_counter()
     total = sum(len(m) for m in missing.values())
     if todo:
-        executor = ProcessPoolExecutor(max_workers=config.workers, initializer=configure_render_process)
+        executor: Any = (_InThisProcess() if config.workers == 0
+                         else ProcessPoolExecutor(max_workers=config.workers, initializer=configure_render_process))  # fmt: skip
         try:
             for _ in progress(run(executor), "rendering images", total):
                 pass
