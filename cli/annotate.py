@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: the options below are built per dataset at definition time.
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -39,24 +40,33 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
                                                       "COCO image folders; LSP's halves. Default: those, else 'unknown'.")] = None,
         min_joints: Annotated[int, typer.Option(min=2, help="People with fewer annotated joints are kept unmatched, flagged.")] = 3,
         seed: Annotated[int, typer.Option(help="Seeds the approximate engine (exact engines need no seed).")] = 0,
+        part: Annotated[Optional[str], typer.Option(help="Only part I of N (e.g. 3/8): a deterministic slice of the shards, "
+                                                     "for a scheduler's array jobs; the parts' shards together are one run's.")] = None,
+        memory_gb: Annotated[float, typer.Option(min=0.1, help="Memory for the bank side of the search, GiB: the bank is streamed "
+                                                       "in blocks that fit (faiss-ivf: one stored index per block).")] = 8.0,
+        people_per_shard: Annotated[int, typer.Option(min=1, help="People per Parquet file (the unit of resume and of --part).")] = 50_000,
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace another job's annotations in --out.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         from posebank.annotate import AnnotateConfig, annotate
         from posebank.errors import PosebankError
+        from posebank.parts import parse_part
 
         config = AnnotateConfig(
             dataset=dataset, annotation_file=str(annotation_file), bank=str(bank), out=str(out), engine=engine, k=k,
             label_mode=label_mode, min_joints=min_joints, images_root=str(images_root) if images_root else None, split=split,
-            seed=seed,
+            seed=seed, memory_gb=memory_gb, people_per_shard=people_per_shard,
         )  # fmt: skip
         try:
+            if part:
+                config = dataclasses.replace(config, part=parse_part(part))
             report = annotate(config, overwrite=overwrite, progress=progress_bar(stderr_console(), quiet))
         except (PosebankError, ValueError) as err:
             raise fail(err) from None
         flags = ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())) or "none"
         print(f"{dataset}: {report.people} people, {report.matched} matched ({report.engine}); flags: {flags}; "
-              f"shards written {report.shards_written}, reused {report.shards_reused}; {report.seconds:.1f} s -> {out}")  # fmt: skip
+              f"shards written {report.shards_written}, reused {report.shards_reused}; {report.seconds:.1f} s -> {out}"
+              + (f" (part {part})" if part else ""))  # fmt: skip
 
     command.__doc__ = f"Annotate {dataset.upper()} ({_FORMATS[dataset]}) against a bank."
     return command

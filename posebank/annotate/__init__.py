@@ -28,11 +28,12 @@ from ..errors import InputError
 from ..jobs import JobSpec, OutputFolder
 from ..progress import ProgressFactory, no_progress
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
+from ..parts import part_range
 from ..search import SearchConfig, resolve_engine
 from ..skeleton import Skeleton
 from .complete import complete_2d, masked_centre_scale, match_spread
 from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses
-from .matching import gather_matches, search_bank
+from .matching import QuerySet, block_rows_for_memory, gather_matches, search_bank_sets
 
 LOG = logging.getLogger(__name__)
 SHARDS_DIR = "annotations"
@@ -58,14 +59,16 @@ class AnnotateConfig:
     people_per_shard: int = 50_000  # people per Parquet file (and per resumable unit of work)
     images_root: str | None = None  # images folder (for image sizes where the annotation lacks them)
     split: str | None = None  # split name when the file does not say (MPII JSON/h5)
-    bank_block_rows: int = 1 << 21  # bank rows read and searched at a time (bounds memory)
+    bank_block_rows: int | None = None  # bank rows read and searched at a time; None: as many as memory_gb allows
+    memory_gb: float = 8.0  # bounds the bank side of the search (blocks streamed; faiss-ivf: one stored index per block)
+    part: tuple[int, int] | None = None  # (I, N): only the I-th of N slices of the shards (posebank.parts); None: all
     seed: int = 0  # seeds the approximate engine (faiss-ivf); exact engines are deterministic
 
 
 @dataclass
 class AnnotateReport:
     out: Path
-    people: int = 0
+    people: int = 0  # in this run's shards (all of the file's people unless config.part is set)
     matched: int = 0
     flags: dict[str, int] = field(default_factory=dict)
     shards_written: int = 0
@@ -89,6 +92,70 @@ class Labels:
     flags: list[list[str]]
 
 
+@dataclass(frozen=True)
+class PeopleMatches:
+    """The bank matches of Q people (search only; labels come from them in label_people).
+
+    Attributes:
+        distances: (Q, k) float32, best first; inf for people not matched (too few joints, degenerate).
+        rows: (Q, k) int64 global bank rows; -1 where not matched.
+        mirrored: (Q,) float32 best distance with the left and right labels exchanged; NaN where not matched.
+    """
+
+    distances: npt.NDArray[np.float32]
+    rows: npt.NDArray[np.int64]
+    mirrored: npt.NDArray[np.float32]
+
+    def subset(self, rows: slice | npt.NDArray[np.intp]) -> PeopleMatches:
+        return PeopleMatches(self.distances[rows], self.rows[rows], self.mirrored[rows])
+
+
+def _matchable(pose_2d: npt.NDArray[np.floating], visible: npt.NDArray[np.bool_], min_joints: int) -> tuple[np.ndarray, np.ndarray]:
+    """(too_few, degenerate), both (Q,) bool: people who are not matched, and why."""
+    _, scale = masked_centre_scale(pose_2d, visible)
+    too_few = visible.sum(1) < min_joints
+    return too_few, ~too_few & (scale <= 1e-6)
+
+
+def match_people(
+    bank: Bank,
+    pose_2d: npt.NDArray[np.floating],
+    visible: npt.NDArray[np.bool_],
+    *,
+    k: int = 20,
+    min_joints: int = 3,
+    search: SearchConfig | None = None,
+    bank_block_rows: int | None = None,
+    memory_gb: float = 8.0,
+    progress: ProgressFactory | None = None,
+    content_sha256: str | None = None,
+) -> PeopleMatches:
+    """Search the bank for people, and for the same people with left and right exchanged, in one pass
+    over the bank (each block read and prepared once; matching.search_bank_sets).
+
+    Args: as label_people; bank_block_rows None: blocks sized by memory_gb (the bank side of the search);
+        content_sha256: the bank's content identity for the stored faiss-ivf index (None: its manifest's).
+    """
+    q = len(visible)
+    k = max(1, min(k, bank.num_rows))
+    too_few, degenerate = _matchable(pose_2d, visible, min_joints)
+    matchable = np.flatnonzero(~too_few & ~degenerate)
+    distances = np.full((q, k), np.inf, np.float32)
+    rows = np.full((q, k), -1, np.int64)
+    mirrored = np.full(q, np.nan, np.float32)
+    if len(matchable):
+        query, mask = pose_2d[matchable], visible[matchable]
+        flip = list(bank.skeleton.flip_permutation)
+        found, swapped = search_bank_sets(
+            bank, [QuerySet(query, mask, k), QuerySet(query[:, flip], mask[:, flip], 1)], config=search,
+            block_rows=bank_block_rows, memory_bytes=memory_gb * 2**30, progress=progress, content_sha256=content_sha256,
+            description=f"matching {len(query)} people (and their left/right check): bank blocks",
+        )  # fmt: skip
+        distances[matchable], rows[matchable] = found.distances, found.rows
+        mirrored[matchable] = swapped.distances[:, 0]
+    return PeopleMatches(distances, rows, mirrored)
+
+
 def label_people(
     bank: Bank,
     pose_2d: npt.NDArray[np.floating],
@@ -99,8 +166,10 @@ def label_people(
     min_joints: int = 3,
     swap_ratio: float = 0.7,
     search: SearchConfig | None = None,
-    bank_block_rows: int = 1 << 21,
+    bank_block_rows: int | None = None,
+    memory_gb: float = 8.0,
     progress: ProgressFactory | None = None,
+    matches: PeopleMatches | None = None,
 ) -> Labels:
     """Match people against the bank and derive their labels (array level; no files written).
 
@@ -111,21 +180,24 @@ def label_people(
         k: matches per person; label_mode: one of posebank.annotate.labels.LABEL_MODES.
         min_joints: people with fewer visible joints are not matched (flagged).
         swap_ratio: flag FLAG_SWAP when the left/right-exchanged query matches below swap_ratio x distance.
+        bank_block_rows, memory_gb: bank rows searched at a time; None: as many as memory_gb allows.
+        matches: these people's match_people result, when already searched (annotate searches every
+            pending shard's people in one pass); None: searched here.
     """
     if label_mode not in LABEL_MODES:
         raise ValueError(f"unknown label mode {label_mode!r}; choose from {', '.join(LABEL_MODES)}")
     skeleton: Skeleton = bank.skeleton
     q, j = visible.shape
-    _, scale = masked_centre_scale(pose_2d, visible)
-    n_vis = visible.sum(1)
-    too_few = n_vis < min_joints
-    degenerate = ~too_few & (scale <= 1e-6)
+    too_few, degenerate = _matchable(pose_2d, visible, min_joints)
     matchable = np.flatnonzero(~too_few & ~degenerate)
     flags: list[list[str]] = [[] for _ in range(q)]
     for i in np.flatnonzero(too_few):
         flags[i].append(FLAG_TOO_FEW)
     for i in np.flatnonzero(degenerate):
         flags[i].append(FLAG_DEGENERATE)
+    if matches is None and len(matchable):
+        matches = match_people(bank, pose_2d, visible, k=k, min_joints=min_joints, search=search,
+                               bank_block_rows=bank_block_rows, memory_gb=memory_gb, progress=progress)  # fmt: skip
 
     out_2d = np.array(pose_2d, dtype=np.float64)
     out_3d = np.full((q, j, 3), np.nan)
@@ -136,24 +208,19 @@ def label_people(
     estimate = np.full(q, np.nan, np.float32)
     swapped = np.full(q, np.nan, np.float32)
     if len(matchable):
-        k = max(1, min(k, bank.num_rows))
         query, mask = pose_2d[matchable], visible[matchable]
-        matches = search_bank(bank, query, mask, k, config=search, block_rows=bank_block_rows, progress=progress,
-                              description=f"matching {len(query)} people")  # fmt: skip
-        flip = list(skeleton.flip_permutation)
-        mirrored = search_bank(bank, query[:, flip], mask[:, flip], 1, config=search, block_rows=bank_block_rows,
-                               progress=progress, description="left/right check")  # fmt: skip
-        got = gather_matches(bank, matches.rows)
-        labelled = label_poses(label_mode, query, mask, matches.distances, got, skeleton)
+        found = matches.subset(matchable)
+        got = gather_matches(bank, found.rows)
+        labelled = label_poses(label_mode, query, mask, found.distances, got, skeleton)
         out_2d[matchable] = complete_2d(query, mask, labelled.completion_2d)
         out_3d[matchable] = labelled.pose_3d
         estimate[matchable] = labelled.error_estimate_mm
         pose_id[matchable] = got.pose_id[:, 0]
         view_id[matchable] = got.view_id[:, 0]
-        dist[matchable] = matches.distances[:, 0]
+        dist[matchable] = found.distances[:, 0]
         spread[matchable] = match_spread(got.pose_3d)
-        swapped[matchable] = mirrored.distances[:, 0]
-        for i, d, ds in zip(matchable, matches.distances[:, 0], mirrored.distances[:, 0]):
+        swapped[matchable] = found.mirrored
+        for i, d, ds in zip(matchable, found.distances[:, 0], found.mirrored):
             if ds < swap_ratio * d:
                 flags[i].append(FLAG_SWAP)
     return Labels(out_2d, out_3d, pose_id, view_id, dist, spread, estimate, swapped, flags)
@@ -172,14 +239,23 @@ def boxes(pose_2d: npt.NDArray[np.floating], visible: npt.NDArray[np.bool_], ske
     return full_box, upper_box
 
 
-def _job_spec(config: AnnotateConfig, engine: str, bank_sha: str, annotation_sha: str) -> JobSpec:
+def _block_rows(config: AnnotateConfig, engine: str, num_joints: int, num_rows: int) -> int:
+    """Bank rows per search block: config.bank_block_rows, else what config.memory_gb allows (at most the bank)."""
+    rows = config.bank_block_rows or block_rows_for_memory(config.memory_gb * 2**30, num_joints, engine)
+    return max(1, min(rows, num_rows))
+
+
+def _job_spec(config: AnnotateConfig, engine: str, bank_sha: str, annotation_sha: str, num_joints: int,
+              num_rows: int) -> JobSpec:  # fmt: skip
     """Every setting that changes the labels, with the engine as resolved (auto picks by machine, and
     an approximate engine gives other matches), and the two inputs by content: the bank's manifest
     (which holds every shard's sha256) and the annotation file. Paths, --out and the block size
-    (memory only) stay out, so a moved job still resumes."""
-    skip = ("out", "bank", "annotation_file", "bank_block_rows")
+    and the memory budget (memory only, for exact engines) stay out, so a moved job still resumes."""
+    skip = ("out", "bank", "annotation_file", "bank_block_rows", "memory_gb")
     settings = {k: v for k, v in to_dict(config).items() if k not in skip}
     settings["engine"] = engine
+    if engine == "faiss-ivf":  # one index per bank block: the block size changes approximate matches
+        settings["ivf_block_rows"] = _block_rows(config, engine, num_joints, num_rows)
     return JobSpec("annotations", settings, {f"bank {MANIFEST}": bank_sha, "annotation file": annotation_sha},
                    outputs=(SHARDS_DIR,))  # fmt: skip
 
@@ -215,7 +291,7 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
     search = SearchConfig(engine=config.engine, seed=config.seed)
     report = AnnotateReport(out=out, people=len(people), engine=resolve_engine(config.engine))
     bank_sha = sha256_file(bank.root / MANIFEST)
-    spec = _job_spec(config, report.engine, bank_sha, annotation_sha)
+    spec = _job_spec(config, report.engine, bank_sha, annotation_sha, skeleton.num_joints, bank.num_rows)
     with OutputFolder(out, spec, overwrite=overwrite) as job:
         manifest = _annotate(job, config, bank, people, canon, search, report, progress)
         job.finish(manifest)
@@ -253,22 +329,41 @@ def _annotate(
     }
     shards, flag_counts, distances = [], Counter(), []
     starts = list(range(0, len(people), config.people_per_shard)) or [0]
-    for index, start in enumerate(starts):
-        sl = slice(start, start + config.people_per_shard)
+    plan = []  # (global shard index, people slice, file, key, reusable) of this part's shards
+    for index in part_range(len(starts), config.part):
+        sl = slice(starts[index], min(starts[index] + config.people_per_shard, len(people)))
         rel = f"{SHARDS_DIR}/part-{index:05d}.parquet"
+        key = sha256_bytes(identity, str(sl.start), str(starts[index] + config.people_per_shard))
+        reuse = job.reusable(rel) and read_metadata(job.path(rel)).get("shard_key") == key
+        plan.append((index, sl, rel, key, reuse))
+    pending = [(sl, rel, key) for _, sl, rel, key, reuse in plan if not reuse]
+    report.people = sum(sl.stop - sl.start for _, sl, *_ in plan)
+    # Every pending shard's people are searched in one pass over the bank (each block read and
+    # prepared once, a faiss-ivf index loaded once), then labelled and written shard by shard.
+    rows = np.concatenate([np.arange(sl.start, sl.stop) for sl, _, _ in pending]) if pending else np.zeros(0, int)
+    if len(rows):
+        matches = match_people(
+            bank, canon.pose_2d[rows], canon.visible[rows], k=config.k, min_joints=config.min_joints, search=search,
+            bank_block_rows=_block_rows(config, report.engine, skeleton.num_joints, bank.num_rows),
+            progress=progress, content_sha256=job.spec.inputs[f"bank {MANIFEST}"],
+        )  # fmt: skip
+    offset = 0
+    for sl, rel, key in progress(pending, f"labelling {len(rows)} people: shards", len(pending)):
+        count = sl.stop - sl.start
+        labels = label_people(
+            bank, canon.pose_2d[sl], canon.visible[sl], k=config.k, label_mode=config.label_mode,
+            min_joints=config.min_joints, swap_ratio=config.swap_ratio, search=search,
+            matches=matches.subset(slice(offset, offset + count)),
+        )  # fmt: skip
+        offset += count
+        table = make_table(annotations_schema(skeleton.num_joints),
+                           _columns(people, canon, labels, sl, skeleton), {**metadata_base, "shard_key": key})  # fmt: skip
+        job.write(rel, lambda tmp: write_table(table, tmp))
+    for _, sl, rel, key, reuse in plan:
         target = job.path(rel)
-        key = sha256_bytes(identity, str(sl.start), str(sl.stop))
-        if job.reusable(rel) and read_metadata(target).get("shard_key") == key:
+        if reuse:
             report.shards_reused += 1
         else:
-            labels = label_people(
-                bank, canon.pose_2d[sl], canon.visible[sl], k=config.k, label_mode=config.label_mode,
-                min_joints=config.min_joints, swap_ratio=config.swap_ratio, search=search,
-                bank_block_rows=config.bank_block_rows, progress=progress,
-            )  # fmt: skip
-            table = make_table(annotations_schema(skeleton.num_joints),
-                               _columns(people, canon, labels, sl, skeleton), {**metadata_base, "shard_key": key})  # fmt: skip
-            job.write(rel, lambda tmp: write_table(table, tmp))
             report.shards_written += 1
         meta_rows = _shard_summary(target)
         flag_counts.update(meta_rows["flags"])
@@ -284,6 +379,7 @@ def _annotate(
         **metadata_base,
         "engine": report.engine,
         "people": report.people,
+        "part": list(config.part) if config.part else None,
         "matched": report.matched,
         "flags": report.flags,
         "match_distance": _quantiles(dist[np.isfinite(dist)]),

@@ -2,18 +2,38 @@
 
 posebank.search scores arrays; this module feeds it the bank's Parquet shards block by block, merges
 the per-block top-k (adding each block's row offset), and gathers the matched rows' poses and ids.
+
+Several query sets (annotate's people and the same people with left and right exchanged) share one
+pass: each bank block is read and prepared once, then searched with every set. With the approximate
+engine (faiss-ivf) each block's index is built once and stored beside the bank (posebank.search.
+ivf_store), so a later run, or a run on another dataset, loads it instead of reading the bank.
+Block sizes follow a memory budget (`block_rows_for_memory`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from ..bank import Bank
+from ..bank import MANIFEST, Bank
 from ..progress import ProgressFactory, no_progress
-from ..search import SearchConfig, masked_knn, prepare_bank
+from ..provenance import sha256_file
+from ..search import PreparedBank, QueryBatch, SearchConfig, prepare_bank, prepare_queries, resolve_engine, search_prepared
+
+if TYPE_CHECKING:
+    from ..search.approximate import IvfMaskedIndex
+
+# Bank-side bytes per bank row and joint while a block is searched (measured peaks, BENCHMARKS.md):
+# exact: the Arrow batches and their concatenation (2 x 8J), the float32 poses (8J), the prepared
+# coordinates (8J) and joint norms (4J), rounded up; faiss-ivf while an index is built: the prepared
+# block (20J), the sorted copies and the (3J, N) tables with their temporaries (~36J), row order (24 B).
+_BYTES_PER_ROW_JOINT = {"exact": 48, "faiss-ivf": 60}
+_BUDGET_SHARE = 0.75  # the rest of the budget: queries, matches, labels, the interpreter and libraries
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,15 @@ class Matches:
 
     distances: npt.NDArray[np.float32]
     rows: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """One set of queries for search_bank_sets: (Q, J, 2) poses (any units), (Q, J) bool masks, k."""
+
+    queries_2d: npt.NDArray[np.floating]
+    masks: npt.NDArray[np.bool_]
+    k: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +78,98 @@ def merge_topk(
     return np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
 
 
+def block_rows_for_memory(memory_bytes: float, num_joints: int, engine: str) -> int:
+    """Bank rows per block so that the bank side of a search stays within `memory_bytes`.
+
+    engine: as resolved (resolve_engine). The approximate engine's blocks are also its index blocks
+    (one stored index per block), so for it the block size is part of what the results depend on.
+    """
+    family = "faiss-ivf" if engine == "faiss-ivf" else "exact"
+    per_row = _BYTES_PER_ROW_JOINT[family] * num_joints + 24
+    rows = int(memory_bytes * _BUDGET_SHARE // per_row)
+    if rows < 1024:
+        raise ValueError(f"a memory budget of {memory_bytes / 2**30:.3g} GiB holds only {rows} bank rows per block; "
+                         "give at least 0.1 GiB")  # fmt: skip
+    return rows
+
+
+def iter_bank_blocks(bank: Bank, block_rows: int, columns: Sequence[str] = ("pose_2d",)) -> Iterator[tuple[int, dict]]:
+    """(first row, arrays) of consecutive bank blocks of exactly `block_rows` rows (the last may be
+    shorter), across shard files: block boundaries depend on the bank's row count alone."""
+    pending: list[dict] = []
+    held = start = 0
+    batch_size = max(1, min(block_rows, 1 << 20))
+    for batch in bank.iter_poses(columns=tuple(columns), batch_size=batch_size):
+        pending.append(batch)
+        held += len(batch[columns[0]])
+        while held >= block_rows:
+            block = {c: np.concatenate([b[c] for b in pending]) for c in columns}
+            yield start, {c: v[:block_rows] for c, v in block.items()}
+            rest = {c: v[block_rows:] for c, v in block.items()}
+            pending, held, start = [rest], held - block_rows, start + block_rows
+    if held:
+        yield start, {c: np.concatenate([b[c] for b in pending]) for c in columns}
+
+
+def search_bank_sets(
+    bank: Bank,
+    sets: Sequence[QuerySet],
+    *,
+    config: SearchConfig | None = None,
+    block_rows: int | None = None,
+    memory_bytes: float = 8 * 2**30,
+    progress: ProgressFactory | None = None,
+    description: str = "searching the bank",
+    content_sha256: str | None = None,
+    store_index: bool = True,
+) -> list[Matches]:
+    """Masked top-k of every query of every set over the whole bank, in one pass over its blocks.
+
+    Exactness: the result equals posebank.search's numpy reference (ties aside) for the exact engines
+    (EXACT_ENGINES: numpy, blas, torch, faiss; and auto, which picks one of them). "faiss-ivf" is
+    approximate: its misses are queries whose true neighbours lie outside the probed cells (recall in
+    BENCHMARKS.md); its index is built once per block and stored beside the bank, keyed by the bank's
+    content and the index parameters (posebank.search.ivf_store), and reused by later calls.
+
+    Args:
+        bank: an opened bank.
+        sets: query sets; each query's joints outside its mask are ignored; masks have >= 2 joints and
+            the masked joints do not coincide (annotate filters such people first).
+        config: the search config (engine, ivf parameters, threads); None: the defaults.
+        block_rows: bank rows per block; None: from memory_bytes (block_rows_for_memory).
+        memory_bytes: the bank-side memory budget when block_rows is None.
+        progress: reports the bank blocks as they are searched (under `description`).
+        content_sha256: the bank's content identity for the stored faiss-ivf index (default: the
+            sha256 of its manifest.json, which lists every shard's sha256).
+        store_index: faiss-ivf only: False keeps the index in memory (neither read nor written).
+
+    Returns:
+        One Matches per set, (Q, k) each, global bank rows.
+    """
+    config = config or SearchConfig()
+    engine = resolve_engine(config.engine)
+    if block_rows is None:
+        block_rows = block_rows_for_memory(memory_bytes, bank.skeleton.num_joints, engine)
+    n = bank.num_rows
+    best = [(np.full((len(s.queries_2d), s.k), np.inf, np.float32), np.full((len(s.queries_2d), s.k), -1, np.int64))
+            for s in sets]  # fmt: skip
+    active = [i for i, s in enumerate(sets) if len(s.queries_2d)]
+    if not active or n == 0:
+        return [Matches(d, i) for d, i in best]
+    j = bank.skeleton.num_joints
+    batches = {i: prepare_queries(sets[i].queries_2d, sets[i].masks, j) for i in active}
+    total = -(-n // block_rows)
+    if engine == "faiss-ivf":
+        blocks = _ivf_blocks(bank, block_rows, config, content_sha256, store_index)
+    else:
+        blocks = _exact_blocks(bank, block_rows, config.degenerate_eps)
+    for start, searcher in (progress or no_progress)(blocks, description, total):
+        for i in active:
+            kk = min(sets[i].k, searcher.num_rows)
+            d, rows = searcher.search(batches[i], kk, config)
+            rows = np.where(rows >= 0, rows + start, -1)  # block-local rows become global ones
+            best[i] = merge_topk(best[i][0], best[i][1], d, rows, sets[i].k)
+    return [Matches(d, i) for d, i in best]
 def search_bank(
     bank: Bank,
     queries_2d: npt.NDArray[np.floating],
@@ -56,35 +177,80 @@ def search_bank(
     k: int,
     *,
     config: SearchConfig | None = None,
-    block_rows: int = 1 << 21,
+    block_rows: int | None = None,
+    memory_bytes: float = 8 * 2**30,
     progress: ProgressFactory | None = None,
     description: str = "searching the bank",
 ) -> Matches:
-    """Exact masked top-k of each query over the whole bank, reading it in blocks of `block_rows`.
+    """Masked top-k of each query over the whole bank: search_bank_sets with one set (same exactness:
+    exact for every engine but faiss-ivf, whose index is stored beside the bank and reused).
 
     Args:
-        bank: an opened bank.
         queries_2d: (Q, J, 2) any units (pixels); joints outside the mask are ignored.
         masks: (Q, J) bool, at least 2 joints each (non-degenerate).
         k: neighbours per query.
-        progress: reports the bank blocks as they are searched.
     """
-    q = len(queries_2d)
-    best_d = np.full((q, k), np.inf, np.float32)
-    best_i = np.full((q, k), -1, np.int64)
-    if q == 0:
-        return Matches(best_d, best_i)
-    offset = 0
-    blocks = bank.iter_poses(columns=("pose_2d",), batch_size=block_rows)
-    for batch in (progress or no_progress)(blocks, description, -(-bank.num_rows // block_rows)):
-        block = batch["pose_2d"]
-        kk = min(k, len(block))
-        d, i = masked_knn(prepare_bank(block), queries_2d, masks, kk, config=config)
-        # Block-local row ids become global ones: the offset of this block in the bank.
-        i = np.where(i >= 0, i + offset, -1)
-        best_d, best_i = merge_topk(best_d, best_i, d, i, k)
-        offset += len(block)
-    return Matches(best_d, best_i)
+    return search_bank_sets(bank, [QuerySet(queries_2d, masks, k)], config=config, block_rows=block_rows,
+                            memory_bytes=memory_bytes, progress=progress, description=description)[0]  # fmt: skip
+
+
+class _ExactBlock:
+    """One prepared bank block, searched by an exact engine (shared by every query set)."""
+
+    def __init__(self, prepared: PreparedBank) -> None:
+        self.prepared = prepared
+        self.num_rows = prepared.num_rows
+
+    def search(self, queries: QueryBatch, k: int, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+        return search_prepared(self.prepared, queries, k, config)
+
+
+class _IvfBlock:
+    """One bank block's faiss-ivf index (stored or just built)."""
+
+    def __init__(self, index: IvfMaskedIndex) -> None:
+        self.index = index
+        self.num_rows = index.bank.num_rows
+
+    def search(self, queries: QueryBatch, k: int, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search_batch(queries, k)
+
+
+def _exact_blocks(bank: Bank, block_rows: int, degenerate_eps: float) -> Iterator[tuple[int, _ExactBlock]]:
+    for start, block in iter_bank_blocks(bank, block_rows):
+        yield start, _ExactBlock(prepare_bank(block["pose_2d"], degenerate_eps=degenerate_eps))
+
+
+def _ivf_blocks(
+    bank: Bank, block_rows: int, config: SearchConfig, content_sha256: str | None, store: bool
+) -> Iterator[tuple[int, _IvfBlock]]:
+    """Each block's index, loaded from <bank>/.index when stored there, else built from the block's rows
+    (the bank is read only for blocks whose index is missing) and stored."""
+    from ..search.approximate import build_ivf_index
+    from ..search.ivf_store import INDEX_DIR, ivf_index_key, stored_ivf_index
+
+    content = content_sha256 or sha256_file(bank.root / MANIFEST)
+    reader: Iterator[tuple[int, dict]] | None = None
+
+    def read_block(first: int) -> PreparedBank:
+        nonlocal reader
+        if reader is None:  # opened lazily: a bank whose indices are all stored is never read
+            reader = iter_bank_blocks(bank, block_rows)
+        for start, block in reader:
+            if start == first:
+                return prepare_bank(block["pose_2d"], degenerate_eps=config.degenerate_eps)
+        raise RuntimeError(f"bank block at row {first} not found in {bank.root}")  # the bank changed while read
+
+    n = bank.num_rows
+    for first in range(0, n, block_rows):
+        last = min(first + block_rows, n)
+        if not store:
+            yield first, _IvfBlock(build_ivf_index(read_block(first), config))
+            continue
+        key = ivf_index_key(content, first, last, config)
+        extra = {"bank": str(Path(bank.root).resolve()), "bank_manifest_sha256": content, "bank_rows": [first, last]}
+        index, _ = stored_ivf_index(Path(bank.root) / INDEX_DIR, key, config, lambda: read_block(first), extra)
+        yield first, _IvfBlock(index)
 
 
 def gather_matches(bank: Bank, rows: npt.NDArray[np.int64]) -> MatchedPoses:

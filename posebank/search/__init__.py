@@ -47,7 +47,13 @@ from .config import ENGINES, SearchConfig
 from .inputs import QueryBatch, prepare_queries
 from .prepared import PreparedBank, prepare_bank
 
-__all__ = ["ENGINES", "PreparedBank", "SearchConfig", "masked_knn", "prepare_bank", "resolve_engine"]
+__all__ = [
+    "ENGINES", "EXACT_ENGINES", "PreparedBank", "QueryBatch", "SearchConfig", "masked_knn", "prepare_bank",
+    "prepare_queries", "resolve_engine", "search_prepared",
+]  # fmt: skip
+
+# Engines whose results equal the numpy reference (ties aside); "faiss-ivf" is approximate.
+EXACT_ENGINES: tuple[str, ...] = ("numpy", "blas", "torch", "faiss")
 
 LOG = logging.getLogger(__name__)
 
@@ -151,3 +157,16 @@ def masked_knn(
         name, bank.num_rows, queries.num_queries, len(queries.unique_masks), k,
     )  # fmt: skip
     return _engine_function(name)(bank, queries, int(k), config)
+
+
+def search_prepared(
+    bank: PreparedBank, queries: QueryBatch, k: int, config: SearchConfig
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """masked_knn on a PreparedBank and queries already validated by prepare_queries: for a caller that
+    searches many bank blocks with the same queries (posebank.annotate.matching), which then validates
+    and normalises them once. k must be in [1, bank.num_rows]; same outputs as masked_knn."""
+    if not 1 <= k <= bank.num_rows:
+        raise ValueError(f"k must be an integer in [1, N={bank.num_rows}], got {k!r}")
+    if queries.num_queries == 0:
+        return np.zeros((0, k), dtype=np.float32), np.zeros((0, k), dtype=np.int64)
+    return _engine_function(resolve_engine(config.engine))(bank, queries, int(k), config)
