@@ -123,6 +123,7 @@ def anchors_command(
     sample: Annotated[int, typer.Option(min=0, help="Bank rows drawn for K-means (0: all).")] = 1_000_000,
     niter: Annotated[int, typer.Option(min=1, help="K-means iterations.")] = 25,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace anchors of another bank or config in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Cluster anchor-poses with K-means on the bank's oriented 3D poses (full-body and upper-body 2D).
 
@@ -135,7 +136,7 @@ def anchors_command(
 
     config = AnchorConfig(bank=str(bank), out=str(out), k=k, sample=sample, seed=seed, engine=engine, niter=niter)
     try:
-        report = build_anchors(config, overwrite=overwrite)
+        report = build_anchors(config, overwrite=overwrite, progress=progress_bar(stderr_console(), quiet))
     except (PosebankError, ValueError) as err:
         raise fail(err) from None
     m = report.anchors.members

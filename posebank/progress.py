@@ -5,7 +5,7 @@ The CLI passes a rich progress bar (cli/console.py); tests and library users pas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -17,3 +17,19 @@ ProgressFactory = Callable[[Iterable[T], str, int], Iterator[T]]
 def no_progress(items: Iterable[T], description: str, total: int) -> Iterator[T]:
     """The silent ProgressFactory."""
     yield from items
+
+
+class Steps:
+    """A bar over the stages of a job that is not one loop: `done()` after each stage.
+
+    The factory's iterator is driven by hand: started at 0/total, each done() moves it on by one, and
+    the last done() finishes it (total reached). Stages not run (an error) leave it where it stopped.
+    """
+
+    def __init__(self, progress: ProgressFactory, description: str, stages: Sequence[str]):
+        self._steps = iter(progress(iter(stages), f"{description}: {', '.join(stages)}", len(stages)))
+        next(self._steps, None)  # the bar is shown from the start of the first stage
+
+    def done(self) -> None:
+        """The current stage is finished."""
+        next(self._steps, None)

@@ -16,6 +16,7 @@ from ..config import to_dict
 from ..errors import InputError
 from ..jobs import MANIFEST as JOB_MANIFEST
 from ..jobs import JobSpec, OutputFolder
+from ..progress import ProgressFactory, Steps, no_progress
 from ..provenance import git_revision, package_version, sha256_file
 from . import AnchorConfig, AnchorSet, assign_classes, finalise_clusters, kmeans, make_anchor_set, resolve_engine, to_lcrnet_layout
 
@@ -58,8 +59,8 @@ def _job_spec(config: AnchorConfig, engine: str, bank_sha: str) -> JobSpec:
     return JobSpec("anchors", settings, {f"bank {MANIFEST}": bank_sha}, outputs=(ANCHORS_FILE, LCRNET_FILE))
 
 
-def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorReport:
-    """Fit K anchor-poses on a bank and write them to `config.out`.
+def build_anchors(config: AnchorConfig, *, overwrite: bool = False, progress: ProgressFactory | None = None) -> AnchorReport:
+    """Fit K anchor-poses on a bank and write them to `config.out`; `progress` shows its stages.
 
     Raises:
         InputError: not a bank, or fewer bank rows than anchors.
@@ -76,16 +77,18 @@ def build_anchors(config: AnchorConfig, *, overwrite: bool = False) -> AnchorRep
         done = (job.path(JOB_MANIFEST).is_file() and job.reusable(ANCHORS_FILE) and job.reusable(LCRNET_FILE))
         if done:  # same bank and settings, files intact: nothing to do
             return AnchorReport(out, load_anchors(job.path(ANCHORS_FILE)), engine, 0, float("nan"), reused=True)
-        report = _fit(job, config, bank, engine, t0)
+        report = _fit(job, config, bank, engine, t0, progress or no_progress)
     return report
 
 
-def _fit(job: OutputFolder, config: AnchorConfig, bank: Bank, engine: str, t0: float) -> AnchorReport:
+def _fit(job: OutputFolder, config: AnchorConfig, bank: Bank, engine: str, t0: float, progress: ProgressFactory) -> AnchorReport:
     """K-means, then anchors.parquet, anchors_lcrnet.npy and manifest.json in an opened output folder."""
     from ..shards import anchors_schema, make_table, write_table
 
+    steps = Steps(progress, "anchors", ("sampling the bank", f"K-means ({engine})", "classes", "writing"))
     skeleton = bank.skeleton
     poses = sample_poses(bank, config.sample, config.seed)
+    steps.done()
     j = skeleton.num_joints
     points = poses.reshape(len(poses), j * 3).astype(np.float32)
     t_fit = time.perf_counter()
@@ -94,8 +97,10 @@ def _fit(job: OutputFolder, config: AnchorConfig, bank: Bank, engine: str, t0: f
     inertia = float(((points - centres[assign]) ** 2).sum())
     seconds = {"kmeans": time.perf_counter() - t_fit}
     anchors = make_anchor_set(centres.reshape(config.k, j, 3), members, skeleton)
+    steps.done()
     labels = assign_classes(poses, anchors.pose_3d, engine="torch" if engine == "torch" else "numpy")
     class_counts = np.bincount(labels, minlength=config.k)
+    steps.done()
 
     metadata: dict[str, Any] = {
         "kind": "anchors",
@@ -134,6 +139,7 @@ def _fit(job: OutputFolder, config: AnchorConfig, bank: Bank, engine: str, t0: f
         "files": [{"file": n, "sha256": job.entry(n)["sha256"]} for n in (ANCHORS_FILE, LCRNET_FILE)],
     }
     job.finish(manifest)
+    steps.done()
     return AnchorReport(job.out, anchors, engine, len(points), inertia, seconds)
 
 

@@ -135,7 +135,8 @@ def _read_all(
             )
     else:
         outcomes = progress(map(_read_one, args), "reading motions", len(todo))
-    for item, outcome in zip(todo, outcomes):
+    # outcomes first: zip then asks it once more after the last file, so the bar reaches its total
+    for outcome, item in zip(outcomes, todo):
         if isinstance(outcome, InputError):
             if not config.skip_bad:
                 raise outcome
@@ -161,7 +162,8 @@ class _SourcePoses:
 
 
 def _cached_keep_mask(
-    out: Path, source: str, keys: list[str], all_poses: npt.NDArray[np.float32], skeleton: Skeleton, dedup_mm: float
+    out: Path, source: str, keys: list[str], all_poses: npt.NDArray[np.float32], skeleton: Skeleton, dedup_mm: float,
+    progress: ProgressFactory = no_progress,
 ) -> npt.NDArray[np.bool_]:
     """Deduplicate, or reuse the keep-mask of an earlier run on the same inputs and threshold."""
     key = sha256_bytes(source, skeleton.name, repr(float(dedup_mm)), str(_CACHE_VERSION), *keys)[:20]
@@ -173,7 +175,7 @@ def _cached_keep_mask(
             keep = None
         if keep is not None and keep.shape == (len(all_poses),) and keep.dtype == np.bool_:
             return keep
-    keep = deduplicate(all_poses, skeleton, dedup_mm)
+    keep = deduplicate(all_poses, skeleton, dedup_mm, progress=progress, description=f"deduplicating {source}")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, keep)
@@ -181,7 +183,8 @@ def _cached_keep_mask(
 
 
 def _dedup_source(
-    source: str, items: list[_Input], poses: dict[str, CanonicalPoses], skeleton: Skeleton, config: BankConfig
+    source: str, items: list[_Input], poses: dict[str, CanonicalPoses], skeleton: Skeleton, config: BankConfig,
+    progress: ProgressFactory = no_progress,
 ) -> tuple[_SourcePoses, dict[str, int]]:
     """Stage 2 for one source: concatenate in (subject, sequence) order, deduplicate, assign pose ids."""
     items = sorted((i for i in items if i.key in poses), key=lambda i: (i.job.subject, i.job.sequence, i.job.paths))
@@ -193,7 +196,7 @@ def _dedup_source(
     seq_index = np.repeat(np.arange(len(items)), lengths)
     # The cache key includes --fps through each input's cache entry (the poses are resampled).
     keys = [_cache_path(Path(config.out), i, config).name for i in items]
-    keep = _cached_keep_mask(Path(config.out), source, keys, all_poses, skeleton, config.dedup_mm)
+    keep = _cached_keep_mask(Path(config.out), source, keys, all_poses, skeleton, config.dedup_mm, progress)
     labels = [f"{source}/{i.job.subject}/{i.job.sequence}" for i in items]
     kept_seq = seq_index[keep]
     pose_ids = hash_ids(labels, all_frames[keep], label_index=kept_seq)
@@ -263,7 +266,7 @@ def _write_shards(
         for index, start in enumerate(range(0, len(part.pose_ids), config.poses_per_shard)):
             plan.append((part, index, slice(start, start + config.poses_per_shard)))
     shards = []
-    for part, index, sl in progress(plan, "writing shards", len(plan)):
+    for part, index, sl in progress(plan, f"drawing {config.view.views} views per pose, writing shards", len(plan)):
         rel = f"{SHARDS_DIR}/{part.source}-{index:05d}.parquet"
         shard_key = sha256_bytes(identity, part.pose_ids[sl].tobytes(), part.poses_m[sl].tobytes())
         damaged = len(job.damaged)
@@ -352,7 +355,7 @@ def _build(
     t = time.perf_counter()
     parts = []
     for source in dict.fromkeys(s for s, _ in config.sources):
-        part, stats = _dedup_source(source, [i for i in inputs if i.job.source == source], poses, skeleton, config)
+        part, stats = _dedup_source(source, [i for i in inputs if i.job.source == source], poses, skeleton, config, progress)
         parts.append(part)
         report.stats[source] = stats
     report.seconds["dedup"] = time.perf_counter() - t

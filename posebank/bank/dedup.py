@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
 
 from ..geometry import remove_heading
+from ..progress import ProgressFactory, no_progress
 from ..skeleton import Skeleton
 
 _CHUNK = 512  # poses decided together
@@ -161,12 +163,14 @@ class _KeptIndex:
         self.trees.append((cKDTree(self.embedding[members], leafsize=_LEAF), members))
 
 
-def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float) -> npt.NDArray[np.bool_]:
+def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float, progress: ProgressFactory = no_progress,
+                     description: str = "deduplicating") -> npt.NDArray[np.bool_]:  # fmt: skip
     """(N,) keep-mask: pose i is kept unless a kept pose h < i lies within `threshold` MPJPE.
 
     Args:
         poses: (N, J, 3) poses (any unit; `threshold` in the same unit).
         threshold: the duplicate distance (inclusive).
+        progress: reports the chunks of _CHUNK poses as they are decided (under `description`).
     """
     n = len(poses)
     poses = np.asarray(poses, dtype=np.float64)
@@ -174,7 +178,9 @@ def greedy_keep_mask(poses: npt.NDArray[np.floating], threshold: float) -> npt.N
     # A hair of slack so that float rounding never loses a pair at the exact bound.
     radius = threshold * (1 + 1e-9) + 1e-12
     keep = np.zeros(n, dtype=bool)
-    _decide_chunks(embedding, _PairDistance(poses, threshold), radius, keep, _KeptIndex(embedding, radius))
+    starts = range(0, n, _CHUNK)
+    chunks = progress(starts, f"{description} ({n} poses, chunks of {_CHUNK})", len(starts))
+    _decide_chunks(embedding, _PairDistance(poses, threshold), radius, keep, _KeptIndex(embedding, radius), chunks)
     return keep
 
 
@@ -184,10 +190,11 @@ def _decide_chunks(
     radius: float,
     keep: npt.NDArray[np.bool_],
     kept: _KeptIndex,
+    starts: Iterable[int],
 ) -> None:
-    """The greedy pass of `greedy_keep_mask`, chunk by chunk, filling `keep` in place."""
+    """The greedy pass of `greedy_keep_mask`, chunk by chunk (first rows `starts`), filling `keep` in place."""
     n = len(embedding)
-    for start in range(0, n, _CHUNK):
+    for start in starts:
         rows = np.arange(start, min(n, start + _CHUNK))
         later_close = _close_pairs_in_chunk(embedding, distance, rows, radius)
         # Whether a row duplicates a pose kept before the chunk (the expensive query) matters only
@@ -243,12 +250,14 @@ def _has_kept_duplicate(query: npt.NDArray[np.int64], distance: _PairDistance, k
     return found
 
 
-def deduplicate(poses_m: npt.NDArray[np.floating], skeleton: Skeleton, threshold_mm: float) -> npt.NDArray[np.bool_]:
-    """Keep-mask (N,) of body-centred world poses (N, J, 3) in metres; `threshold_mm` <= 0 keeps all."""
+def deduplicate(poses_m: npt.NDArray[np.floating], skeleton: Skeleton, threshold_mm: float, *,
+                progress: ProgressFactory = no_progress, description: str = "deduplicating") -> npt.NDArray[np.bool_]:  # fmt: skip
+    """Keep-mask (N,) of body-centred world poses (N, J, 3) in metres; `threshold_mm` <= 0 keeps all.
+    `progress` reports the chunks of poses as they are decided."""
     n = len(poses_m)
     if threshold_mm <= 0 or n < 2:
         return np.ones(n, dtype=bool)
     aligned = remove_heading(
         np.asarray(poses_m, dtype=np.float64), skeleton.index("left_hip"), skeleton.index("right_hip")
     )
-    return greedy_keep_mask(aligned, threshold_mm / 1000.0)
+    return greedy_keep_mask(aligned, threshold_mm / 1000.0, progress, description)
