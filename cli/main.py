@@ -12,6 +12,7 @@ import typer
 from .annotate import register as register_annotate
 from .audit import register as register_audit
 from .console import DEFAULT_WORKERS, KMeansEngine, fail, progress_bar, stderr_console, workers_option
+from .export import register as register_export
 from .help_format import FlagGroup
 from .h36m import register as register_h36m
 from .model import register as register_model
@@ -175,6 +176,7 @@ def verify_command(
 
 
 register_annotate(app)
+register_export(app)
 register_synth(app)
 register_audit(app)
 register_h36m(app)

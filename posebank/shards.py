@@ -62,6 +62,14 @@ def annotations_schema(num_joints: int) -> pa.Schema:
     Poses in pixels (origin at the image's top-left corner) and metres (camera frame, body-centred).
     Match columns are null for people that were not matched (too few joints) and for synthetic data.
     Boxes are (x0, y0, x1, y1) pixels with a 10% margin.
+
+    Pose columns (flattened row-major; posebank.annotate.shards_reader.open_annotations gives arrays):
+        pose_2d: (J, 2) float32 px (x, y), image frame (origin top-left, x right, y down), in the
+            source's pixel convention (MPII/LSP 1-based, COCO 0-based); completed (NaN only where a
+            person could not be completed); the annotated joints keep their source values.
+        visible / occluded: (J,) bool; pose_3d: (J, 3) float32 m, the matched bank view's camera frame
+            (x right, y down, z forward), centred on the mean of hips and shoulders; null when unmatched.
+        source_pose_2d: (Js, 2) px in the source's own joint order (metadata source_joint_names).
     """
     box = pa.list_(pa.float32(), 4)
     return pa.schema(
@@ -87,8 +95,20 @@ def annotations_schema(num_joints: int) -> pa.Schema:
             pa.field("head_size", pa.float32(), nullable=True),  # PCKh normaliser, px (MPII: 0.6 x head-box diagonal)
             pa.field("flags", pa.list_(pa.string()), nullable=False),  # e.g. too_few_joints, left_right_swap
             pa.field("source_pose_2d", pa.list_(pa.float32()), nullable=True),  # original, source order, (x, y)*
+            # Source ids (SOURCE_ID_COLUMNS), null where the source has none (synth, h36m):
+            pa.field("source_format", pa.string(), nullable=True),  # the layout read: mpii_release_mat, coco_json, ...
+            pa.field("source_row", pa.int64(), nullable=True),  # 0-based position among the file's people
+            pa.field("source_image_id", pa.int64(), nullable=True),  # COCO image_id, MPII annolist index, LSP index
+            pa.field("source_annotation_id", pa.int64(), nullable=True),  # COCO annotation id
         ]
     )
+
+
+# Added to annotations_schema after its first release: shards written before lack them, and readers
+# (posebank verify included) accept their absence. A person joins back to its source by
+# (source_image_id, person) for MPII (annolist index, annorect index), source_annotation_id for COCO,
+# source_image_id for LSP/LSPET; `image` names the file in every case.
+SOURCE_ID_COLUMNS = ("source_format", "source_row", "source_image_id", "source_annotation_id")
 
 
 def with_metadata(schema: pa.Schema, metadata: dict[str, Any]) -> pa.Schema:
@@ -184,14 +204,19 @@ def write_table_atomic(table: pa.Table, path: str | Path, *, row_group_size: int
         write_table(table, tmp, row_group_size=row_group_size)
 
 
-def validate(table: pa.Table, schema: pa.Schema, *, path: str | Path = "") -> None:
+def validate(table: pa.Table, schema: pa.Schema, *, path: str | Path = "", optional: Sequence[str] = ()) -> None:
     """Check that `table` has exactly the columns and types of `schema`.
+
+    `optional`: columns that may be absent (added to the schema later, e.g. SOURCE_ID_COLUMNS); when
+    present their type is checked like the others'.
 
     Raises:
         InputError: naming the file and the first mismatching column.
     """
     for field in schema:
         if field.name not in table.column_names:
+            if field.name in optional:
+                continue
             raise InputError(path, f"missing column {field.name!r}")
         got = table.schema.field(field.name).type
         if got != field.type:

@@ -11,6 +11,7 @@ are kept, unmatched, with a flag. Output: annotation shards (docs/design.md) and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -58,7 +59,7 @@ class AnnotateConfig:
     swap_ratio: float = 0.7  # flag left/right swap when the swapped labels match within this x the distance
     people_per_shard: int = 50_000  # people per Parquet file (and per resumable unit of work)
     images_root: str | None = None  # images folder (for image sizes where the annotation lacks them)
-    split: str | None = None  # split name when the file does not say (MPII JSON/h5)
+    split: str | None = None  # split of every row, overriding the file's (None: the reader's, see datasets2d)
     bank_block_rows: int | None = None  # bank rows read and searched at a time; None: as many as memory_gb allows
     memory_gb: float = 8.0  # bounds the bank side of the search (blocks streamed; faiss-ivf: one stored index per block)
     part: tuple[int, int] | None = None  # (I, N): only the I-th of N slices of the shards (posebank.parts); None: all
@@ -280,11 +281,11 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
     options: dict[str, Any] = {}
     if config.images_root:
         options["images_root"] = Path(config.images_root)
-    if config.split and config.dataset == "mpii" and path.suffix.lower() in (".json", ".h5"):
-        options["split"] = config.split
     people = read_annotations(config.dataset, path, **options)
     if len(people) == 0:
         raise InputError(path, f"holds no people ({people.source_format}): nothing to annotate")
+    if config.split:  # --split overrides what the file (MPII img_train, LSP halves) or its name says
+        people = dataclasses.replace(people, split=np.full(len(people), config.split))
     canon = to_canonical_2d(people, skeleton.name)
 
     out = Path(config.out)
@@ -413,6 +414,19 @@ def _columns(people: Any, canon: Any, labels: Labels, sl: slice, skeleton: Skele
         "head_size": [None if np.isnan(v) else float(v) for v in people.head_size[sl]],
         "flags": labels.flags,
         "source_pose_2d": [s.tolist() for s in source],
+        **_source_id_columns(people, sl),
+    }
+
+
+def _source_id_columns(people: Any, sl: slice) -> dict[str, Any]:
+    """posebank.shards.SOURCE_ID_COLUMNS of the people in `sl` (null where the source has no such id)."""
+    ids = {k: v[sl] for k, v in people.source_ids().items()}
+    n = len(ids["row"])
+    return {
+        "source_format": [people.source_format] * n,
+        "source_row": ids["row"],
+        "source_image_id": [None if v < 0 else int(v) for v in ids["image_id"]],
+        "source_annotation_id": [None if v < 0 else int(v) for v in ids["annotation_id"]],
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,30 @@ def read_json(path: Path, expected: type, what: str) -> Any:
     if not isinstance(doc, expected):
         raise InputError(path, f"expected {what}, got {type(doc).__name__}")
     return doc
+
+
+# Split names as public releases write them in file and folder names, -> the names posebank uses
+# (train's default split is "train", evaluate's "val"). Explicit --split values are never renamed.
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test",
+               "trainval": "trainval", "minival": "minival", "testdev": "test-dev"}  # fmt: skip
+_SPLIT_TOKEN = re.compile(r"(?P<name>[a-z]+?)(?:\d{4})?")  # train2017, val2014, valid
+_SKIP_TOKEN = re.compile(r"v?\d+|[a-z]")  # version numbers and one-letter parts after the split (valid_a, _v1.0)
+
+
+def split_from_name(name: str | Path) -> str | None:
+    """The split a file or folder name states, or None when it states none.
+
+    The split word must be the name's last word, ignoring version numbers and one-letter parts after
+    it: train.h5, valid.json, mpii_val.json, valid_a.h5, person_keypoints_train2017.json, train2017
+    (a COCO image folder) -> "train", "val", "val", "val", "train", "train"; a split word inside the name
+    (mmpose_test_mpii.json) does not count, nor does a name without one (annotations.json).
+    """
+    stem = Path(str(name)).name.lower()
+    stem = stem.rsplit(".", 1)[0] if "." in stem and not stem.startswith(".") else stem
+    words = [w for w in re.split(r"[^a-z0-9]+", stem.replace("test-dev", "testdev")) if w]
+    while words and _SKIP_TOKEN.fullmatch(words[-1]) and len(words) > 1:
+        words.pop()
+    if not words:
+        return None
+    match = _SPLIT_TOKEN.fullmatch(words[-1])
+    return SPLIT_NAMES.get(match.group("name")) if match else None

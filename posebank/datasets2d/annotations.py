@@ -40,7 +40,8 @@ class PersonAnnotations:
         joint_names: (Js,) the source's joint names in source order (from the manifest's joint_order).
         occlusion_flag: True when the source has an occlusion flag, so that `source_occluded` carries
             information; False when it has none (all False then means "unknown", not "visible").
-        split: (N,) str, "train", "test", "valid", ... or "unknown".
+        split: (N,) str, "train", "val", "test", ... or "unknown" (names read from file names are
+            normalised: valid -> val, train2017 -> train; a split given by the caller is kept as given).
         image: (N,) str, the image path relative to the dataset's images root.
         image_width: (N,) int32 pixels, -1 when unknown.
         image_height: (N,) int32 pixels, -1 when unknown.
@@ -101,6 +102,25 @@ class PersonAnnotations:
 
     def __len__(self) -> int:
         return len(self.image)
+
+    def source_ids(self) -> dict[str, npt.NDArray[np.int64]]:
+        """The ids that join each person back to the source file, -1 where the source has none.
+
+        Returns:
+            row: (N,) the person's 0-based position among the file's people in reading order (MPII JSON:
+                the record; h5: the row; COCO: among the person annotations; LSP: the image index).
+            image_id: (N,) the source's id of the image: COCO images[].id, MPII annolist index (release
+                .mat; h5 `index`), LSP/LSPET 0-based image index; -1 for MPII JSON and h5 without index.
+            annotation_id: (N,) COCO annotations[].id; -1 elsewhere (MPII names a person by
+                (image_id, person), LSP by its image).
+        """
+        n = len(self)
+        image_id = self.extras.get("image_id")
+        return {
+            "row": np.arange(n, dtype=np.int64),
+            "image_id": np.full(n, -1, np.int64) if image_id is None else np.asarray(image_id, np.int64),
+            "annotation_id": self.record.astype(np.int64) if self.dataset == "coco" else np.full(n, -1, np.int64),
+        }
 
     @property
     def num_annotated(self) -> npt.NDArray[np.int64]:

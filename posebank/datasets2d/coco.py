@@ -13,14 +13,15 @@ Coordinates: px, COCO convention (0-based), not shifted.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ._common import check_finite, check_flags, first_true, person_in_image, read_json, source_joint_order
+from ._common import (
+    check_finite, check_flags, first_true, person_in_image, read_json, source_joint_order, split_from_name,
+)  # fmt: skip
 from .annotations import PersonAnnotations, build_annotations
 
 LOG = logging.getLogger(__name__)
@@ -69,9 +70,14 @@ def _person_annotations(annotations: Any, person_id: int, path: Path) -> tuple[l
     return people, others
 
 
-def _split_from_name(path: Path) -> str:
-    match = re.fullmatch(r"person_keypoints_(\w+)", path.stem)
-    return match.group(1) if match else "unknown"
+def _split_of_rows(path: Path, image: np.ndarray) -> str | np.ndarray:
+    """The split the file's name states (person_keypoints_train2017.json -> "train"), else per row the
+    split of the image's folder (file_name "val2017/000000000785.jpg" -> "val"), else "unknown"."""
+    named = split_from_name(path)
+    if named is not None:
+        return named
+    folders = {name: split_from_name(Path(name).parent.name) if "/" in name else None for name in set(image.tolist())}
+    return np.asarray([folders[name] or "unknown" for name in image.tolist()], dtype=str)
 
 
 def read_coco(path: str | Path, *, split: str | None = None, images_root: Path | None = None) -> PersonAnnotations:
@@ -79,8 +85,9 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
 
     Args:
         path: person_keypoints_<split>.json (or any file of that structure).
-        split: the split name; default: <split> from the file name person_keypoints_<split>.json, else
-            "unknown".
+        split: the split name for every row; default: the split the file name states
+            (person_keypoints_train2017.json -> "train", _val2017 -> "val"; posebank.datasets2d._common.
+            split_from_name), else the folder of each image's file_name ("train2017/x.jpg"), else "unknown".
         images_root: accepted so that every reader takes the same options; unused, because COCO records
             each image's width and height itself.
 
@@ -88,7 +95,8 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
         PersonAnnotations, dataset "coco", source_format "coco_json", one row per person annotation in
         file order; person = order among the annotations of the same image; record = annotation id;
         image = images[].file_name, with its width and height. extras: image_id (N,), bbox (N, 4)
-        (x, y, w, h) px, area (N,), iscrowd (N,) bool, num_keypoints (N,) as the file says.
+        (x, y, w, h) px, area (N,), iscrowd (N,) bool, num_keypoints (N,) as the file says. Source ids:
+        record (the annotation id) and extras image_id (`PersonAnnotations.source_ids`).
 
     Raises:
         InputError: unreadable file, a missing key, an annotation that is not an object or lacks a
@@ -144,7 +152,7 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
         path=str(path),
         joint_names=joint_names,
         occlusion_flag=True,
-        split=split if split is not None else _split_from_name(path),
+        split=split if split is not None else _split_of_rows(path, image),
         image=image,
         person=person_in_image(image),
         record=ann_ids,

@@ -52,7 +52,8 @@ def read_lsp(
 
     Returns:
         PersonAnnotations, dataset "lsp", source_format "lspet_mat" or "lsp_mat", one row per image;
-        person 0; record = 0-based image index. extras: flag (N, 14) the raw third value.
+        person 0; record = 0-based image index. extras: flag (N, 14) the raw third value, image_id (N,)
+        the 0-based image index (im00001.jpg -> 0).
 
     Raises:
         InputError: unreadable file, no `joints`, a shape that is neither (14, 3, N) nor (3, 14, N), a flag
@@ -112,5 +113,5 @@ def read_lsp(
         annotated=annotated,
         occluded=occluded,
         image_size=read_image_sizes(images_root, image) if images_root is not None else None,
-        extras={"flag": flag.astype(np.int8)},
+        extras={"flag": flag.astype(np.int8), "image_id": np.arange(n, dtype=np.int64)},
     )

@@ -22,19 +22,21 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._common import check_finite, check_flags, person_in_image, read_json, source_joint_order
+from ._common import check_finite, check_flags, person_in_image, read_json, source_joint_order, split_from_name
 from .annotations import PersonAnnotations, build_annotations
 from .image_size import read_image_sizes
 
 
 def read_mpii_json(
-    path: str | Path, *, split: str = "unknown", images_root: Path | None = None
+    path: str | Path, *, split: str | None = None, images_root: Path | None = None
 ) -> PersonAnnotations:
     """Read an HRNet-style MPII JSON: a list of {image, joints (16, 2), joints_vis (16), center, scale}.
 
     Args:
         path: the JSON file.
-        split: the split these records belong to (the file does not say; e.g. "train", "valid").
+        split: the split these records belong to; default: the split the file name states (HRNet's
+            annot/train.json, valid.json, trainval.json; mmpose's mpii_train.json, mpii_val.json -> "train",
+            "val", "trainval", ...; `_common.split_from_name`), else "unknown" (the records do not say).
         images_root: images folder for reading image sizes (optional, see read_image_sizes).
 
     Returns:
@@ -91,7 +93,7 @@ def read_mpii_json(
         path=str(path),
         joint_names=joint_names,
         occlusion_flag=False,
-        split=split,
+        split=split if split is not None else split_from_name(path) or "unknown",
         image=image,
         person=person_in_image(image),
         record=np.arange(n),
@@ -137,7 +139,7 @@ def read_mpii_h5(
     path: str | Path,
     *,
     image_list: Path | None = None,
-    split: str = "unknown",
+    split: str | None = None,
     images_root: Path | None = None,
 ) -> PersonAnnotations:
     """Read a Stacked-Hourglass MPII h5 (part, visible, center, scale, normalize, imgname, index, person).
@@ -147,7 +149,9 @@ def read_mpii_h5(
         image_list: text file with one image name per row (e.g. valid_a_images.txt). Default: the
             sibling <stem>_images.txt when it exists. When the h5 also has imgname the two must agree
             row by row; without imgname the list supplies the names.
-        split: the split of these rows (the file does not say; e.g. "valid").
+        split: the split of these rows; default: the split the file name states (annot/train.h5,
+            valid.h5, test.h5 -> "train", "val", "test"; `_common.split_from_name`), else "unknown" (the
+            datasets do not say).
         images_root: images folder for reading image sizes (optional).
 
     Returns:
@@ -155,7 +159,8 @@ def read_mpii_h5(
         `person` (annorect index) and record = h5 `index` (annolist index), so (record, person) matches
         the release reader; without them person counts the rows of an image and record is the row.
         head_size = `normalize`; head_box unknown. extras: h5_center (N, 2), h5_scale (N,) (pre-adjusted,
-        see module docstring), torsoangle (N,) when present, row (N,) the h5 row.
+        see module docstring), torsoangle (N,) when present, row (N,) the h5 row, image_id (N,) the
+        annolist index (= record) when the file has `index`.
 
     Raises:
         InputError: unreadable file, missing part/visible or image names, wrong shapes, names disagreeing
@@ -220,13 +225,15 @@ def read_mpii_h5(
               "row": np.arange(n)}  # fmt: skip
     if "torsoangle" in data:
         extras["torsoangle"] = column("torsoangle", (), np.nan)
+    if "index" in data:  # the release's annolist index: the source id of the image
+        extras["image_id"] = index.astype(np.int64)
     return build_annotations(
         dataset="mpii",
         source_format="mpii_h5",
         path=str(path),
         joint_names=joint_names,
         occlusion_flag=True,
-        split=split,
+        split=split if split is not None else split_from_name(path) or "unknown",
         image=image,
         person=person if "person" in data else person_in_image(image),
         record=index if "index" in data else np.arange(n),

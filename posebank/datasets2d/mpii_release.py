@@ -134,7 +134,8 @@ def read_mpii_release(path: str | Path, *, images_root: Path | None = None) -> P
         annolist index (as the h5 layout's `index`). head_box (x1, y1, x2, y2) and head_size = 0.6 x its
         diagonal where the annorect has a head box. extras: objpos (N, 2) px and scale (N,) as given (NaN
         when empty), single_person (N,) bool (the annorect is listed in RELEASE.single_person),
-        act_id (N,) int (-1 unknown), video (N,) str (video_list entry, "" unknown), frame_sec (N,) float.
+        act_id (N,) int (-1 unknown), video (N,) str (video_list entry, "" unknown), frame_sec (N,) float,
+        image_id (N,) int64 the annolist index (= record).
 
     Raises:
         InputError: unreadable file, missing RELEASE/annolist/img_train/image name, a joint id outside
@@ -224,6 +225,7 @@ def read_mpii_release(path: str | Path, *, images_root: Path | None = None) -> P
             "act_id": np.asarray(rows["act_id"], dtype=np.int32),
             "video": np.asarray(rows["video"], dtype=str),
             "frame_sec": np.asarray(rows["frame_sec"], dtype=np.float64),
+            "image_id": np.asarray(rows["record"], dtype=np.int64),  # the annolist index names the image
         },
     )
 

@@ -139,7 +139,7 @@ def annotate_h36m(
         InputError: unreadable data or cameras, or no row selected.
         OutputConflictError: config.out holds another job's annotations and `overwrite` is False.
     """
-    from ..shards import annotations_schema, make_table, write_table_atomic
+    from ..shards import SOURCE_ID_COLUMNS, annotations_schema, make_table, write_table_atomic
 
     t0 = time.perf_counter()
     progress = progress or no_progress
@@ -194,6 +194,7 @@ def annotate_h36m(
             "pose_3d": np.stack(rows.pose_3d), "match_pose_id": None, "match_view_id": None, "match_distance": None,
             "match_spread": None, "error_estimate": None, "box_full": full, "box_upper": upper, "head_box": None, "head_size": None,
             "flags": [[] for _ in range(n)], "source_pose_2d": [s.reshape(-1).tolist() for s in rows.source_2d],
+            **dict.fromkeys(SOURCE_ID_COLUMNS),  # the image name holds subject, action, camera and frame
         }  # fmt: skip
         rel = f"{SHARDS_DIR}/part-{len(shards):05d}.parquet"
         write_table_atomic(make_table(schema, columns, metadata), out / rel)

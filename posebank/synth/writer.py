@@ -172,7 +172,7 @@ class _ShardRows:
 
 
 def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, metadata: dict[str, Any]) -> Any:
-    from ..shards import annotations_schema, make_table
+    from ..shards import SOURCE_ID_COLUMNS, annotations_schema, make_table
 
     j = skeleton.num_joints
     n = len(rows.person)
@@ -201,6 +201,7 @@ def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, meta
         "head_size": np.concatenate(rows.head_size) if n else np.zeros(0),
         "flags": rows.flags,
         "source_pose_2d": None,
+        **dict.fromkeys(SOURCE_ID_COLUMNS),  # rendered people: no source to join back to
     }
     return make_table(annotations_schema(j), columns, metadata)
 

@@ -53,9 +53,25 @@ def test_images_persons_and_metadata(coco, coco_doc):
 
 
 def test_split_from_the_official_file_name(tmp_path: Path, coco_doc):
-    path = tmp_path / "person_keypoints_val2017.json"
-    path.write_text(json.dumps(coco_doc))
-    assert set(read_coco(path).split) == {"val2017"}
+    """person_keypoints_val2017.json -> "val", _train2017 -> "train": the names train and evaluate look
+    for by default (train2017 would leave `posebank train` with no rows of split 'train')."""
+    for name, split in (("person_keypoints_val2017.json", "val"), ("person_keypoints_train2017.json", "train")):
+        path = tmp_path / name
+        path.write_text(json.dumps(coco_doc))
+        assert set(read_coco(path).split) == {split}
+        assert set(read_coco(path, split="mine").split) == {"mine"}  # an explicit split is kept as given
+
+
+def test_split_from_the_image_folder(tmp_path: Path, coco_doc):
+    """A file whose name says nothing (a custom export) still tells the split by its images' folders."""
+    doc = json.loads(json.dumps(coco_doc))
+    for k, im in enumerate(doc["images"]):
+        im["file_name"] = f"{'train2017' if k % 2 == 0 else 'val2017'}/{im['file_name']}"
+    path = tmp_path / "keypoints.json"
+    path.write_text(json.dumps(doc))
+    coco = read_coco(path)
+    expected = ["train" if n.startswith("train2017/") else "val" for n in coco.image]
+    assert coco.split.tolist() == expected and set(expected) == {"train", "val"}
 
 
 def test_left_and_right_names_are_consistent(coco):

@@ -55,7 +55,7 @@ def test_h5_names_metadata_and_image_list(fixtures_dir: Path, mpii_h5):
     assert mpii_h5.person[:10].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 1, 3]
     assert mpii_h5.head_size[0] == pytest.approx(117.96219733)  # `normalize`, the PCKh head size
     assert np.isnan(mpii_h5.head_box).all()
-    assert set(mpii_h5.extras) == {"h5_center", "h5_scale", "torsoangle", "row"}
+    assert set(mpii_h5.extras) == {"h5_center", "h5_scale", "torsoangle", "row", "image_id"}
 
 
 def test_json_and_h5_agree_on_the_same_people(mpii_json, mpii_h5):
