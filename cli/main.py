@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import numpy as np
 import typer
@@ -66,6 +66,8 @@ def build_bank_command(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable files and list them in the manifest instead of failing.")] = False,
     subjects: Annotated[str, typer.Option(help="Comma-separated subjects to keep, e.g. S1,S5,S6,S7,S8 (Human3.6M training); empty keeps all.")] = "",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out that holds a bank of other inputs or config.")] = False,
+    part: Annotated[Optional[str], typer.Option(help="Only read part I of N (e.g. 3/8) of the motion files into --out/.cache, "
+                                                "for a scheduler's array jobs; then one run without --part writes the bank.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Build the projection bank: MoCap -> canonical skeleton (metres) -> dedup -> random views -> Parquet.
@@ -75,6 +77,7 @@ def build_bank_command(
     from posebank.bank.build import build_bank
     from posebank.config import BankConfig, ViewConfig
     from posebank.errors import PosebankError
+    from posebank.parts import parse_part
 
     console = stderr_console()
     try:
@@ -84,9 +87,15 @@ def build_bank_command(
             poses_per_shard=poses_per_shard, workers=workers, skip_bad=skip_bad,
             subjects=tuple(s.strip() for s in subjects.split(",") if s.strip()),
         )  # fmt: skip
-        report = build_bank(config, overwrite=overwrite, progress=progress_bar(console, quiet))
+        report = build_bank(config, overwrite=overwrite, progress=progress_bar(console, quiet),
+                            part=parse_part(part) if part else None)  # fmt: skip
     except (PosebankError, ValueError) as err:
         raise fail(err) from None
+    if report.part:
+        print(f"part {part}: {report.files_in_part} motion file(s), {report.files_read} read, the others already in "
+              f"{out}/.cache; skipped {len(report.skipped)}; {report.seconds['total']:.1f} s. When every part is done, "
+              "run the same command without --part to deduplicate and write the bank.")  # fmt: skip
+        return
     _print_bank_summary(report)
 
 

@@ -27,6 +27,7 @@ from ..config import SOURCES, BankConfig, to_dict, to_json
 from ..errors import InputError
 from ..jobs import JobSpec, OutputFolder
 from ..mocap.sources import DiscoveryProblem, MotionJob, discover
+from ..parts import part_range
 from ..progress import ProgressFactory, no_progress
 from ..provenance import atomic_path, git_revision, package_version, sha256_bytes, sha256_file
 from ..skeleton import Skeleton, get_skeleton
@@ -52,6 +53,9 @@ class BuildReport:
     shards_reused: int = 0
     shards_damaged: int = 0  # on disk with other bytes than recorded: rebuilt (counted in shards_written)
     temp_files_removed: int = 0  # left by an interrupted run
+    part: tuple[int, int] | None = None  # --part I/N: only this slice of the motion files was read (into .cache)
+    files_read: int = 0  # motion jobs read in this run (the others came from .cache)
+    files_in_part: int = 0
     rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -290,13 +294,21 @@ def _write_shards(
     return shards
 
 
-def build_bank(config: BankConfig, *, overwrite: bool = False, progress: ProgressFactory | None = None) -> BuildReport:
+def build_bank(
+    config: BankConfig, *, overwrite: bool = False, progress: ProgressFactory | None = None,
+    part: tuple[int, int] | None = None,
+) -> BuildReport:  # fmt: skip
     """Build (or resume) the projection bank described by `config` into `config.out`.
 
     Args:
         config: sources, skeleton, fps, dedup threshold, views, seed, ...
         overwrite: replace an --out that holds another job's bank.
         progress: wraps the long loops (iterable, description, total) -> iterator; None for silence.
+        part: (I, N): read only the I-th of N slices of the motion files (posebank.parts) into
+            <out>/.cache and stop. Deduplication compares every pose of a source with every other, so
+            it cannot be split by file: after the N parts (in parallel, on any machines sharing --out),
+            one run without `part` finds every file read, deduplicates and writes the bank, the same
+            bank as one run alone. The cache is keyed by content, so parts need no lock and no journal.
 
     Returns:
         A BuildReport (the manifest.json written in `config.out` holds the same and more).
@@ -332,6 +344,8 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
         first = problems[0]
         raise InputError(first.path, f"{first.reason} ({len(problems)} such file(s); --skip-bad to go on without)")
     inputs = _hash_inputs(jobs)
+    if part is not None:
+        return _read_part(config, inputs, part, progress, report, t0)
     with OutputFolder(out, _job_spec(config, inputs), overwrite=overwrite) as job:
         report.temp_files_removed = len(job.removed_temp)
         report.seconds["discover_and_hash"] = time.perf_counter() - t0
@@ -342,12 +356,28 @@ def build_bank(config: BankConfig, *, overwrite: bool = False, progress: Progres
     return report
 
 
+def _read_part(
+    config: BankConfig, inputs: list[_Input], part: tuple[int, int], progress: ProgressFactory, report: BuildReport,
+    t0: float,
+) -> BuildReport:  # fmt: skip
+    """build_bank(part=...): stage 1 for the part's slice of the inputs (in the order of a whole run)."""
+    mine = [inputs[i] for i in part_range(len(inputs), part)]
+    out = Path(config.out)
+    cached = sum(_cache_path(out, item, config).is_file() for item in mine)
+    _, skipped = _read_all(mine, config, out, progress)
+    report.part, report.files_in_part, report.files_read = part, len(mine), len(mine) - cached
+    report.skipped = skipped
+    report.seconds["total"] = time.perf_counter() - t0
+    return report
+
+
 def _build(
     job: OutputFolder, config: BankConfig, skeleton: Skeleton, inputs: list[_Input], report: BuildReport,
     progress: ProgressFactory,
 ) -> dict[str, Any]:  # fmt: skip
     """Stages 1-3 into an opened output folder; returns the manifest."""
     t = time.perf_counter()
+    report.files_read = sum(not _cache_path(job.out, item, config).is_file() for item in inputs)
     poses, skipped = _read_all(inputs, config, job.out, progress)
     report.skipped += skipped
     report.seconds["read"] = time.perf_counter() - t

@@ -1,0 +1,132 @@
+"""`annotate` at dataset scale: --part slices, memory-bounded bank blocks, the stored faiss-ivf index."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from posebank.annotate import AnnotateConfig, annotate, label_people
+from posebank.annotate.matching import block_rows_for_memory, iter_bank_blocks, search_bank
+from posebank.bank import open_bank
+from posebank.bank.build import build_bank
+from posebank.config import BankConfig, ViewConfig
+from posebank.datasets2d import read_annotations, to_canonical_2d
+from posebank.parts import parse_part, part_range
+from posebank.search import SearchConfig
+from posebank.search.ivf_store import INDEX_DIR
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "demo"
+MPII_H5 = FIXTURES / "mpii" / "valid_a.h5"  # the real MPII validation sample, 1500 people
+
+
+@pytest.fixture(scope="module")
+def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cmu")
+    for subject, seq in (("09", "09_12"), ("135", "135_04")):
+        (root / "subjects" / subject).mkdir(parents=True)
+        for f in (f"{subject}.asf", f"{seq}.amc"):
+            shutil.copy(FIXTURES / "cmu" / "subjects" / subject / f, root / "subjects" / subject)
+    out = tmp_path_factory.mktemp("bank")
+    build_bank(BankConfig(sources=(("cmu", str(root)),), out=str(out), view=ViewConfig(views=8)))
+    return out
+
+
+def _rows(out: Path) -> pa.Table:
+    """Every annotation row of an output folder, in shard order, without file metadata."""
+    files = sorted((out / "annotations").glob("part-*.parquet"))
+    return pa.concat_tables([pq.read_table(f).replace_schema_metadata(None) for f in files])
+
+
+def _same(a: pa.Table, b: pa.Table) -> bool:
+    """Same schema and values (NaN equal to NaN, unlike pa.Table.equals)."""
+    return a.schema.equals(b.schema) and all(
+        json.dumps(a.column(c).to_pylist()) == json.dumps(b.column(c).to_pylist()) for c in a.column_names
+    )
+
+
+def _config(bank_dir: Path, out: Path, **kw: object) -> AnnotateConfig:
+    base = dict(dataset="mpii", annotation_file=str(MPII_H5), bank=str(bank_dir), out=str(out), engine="blas", k=3,
+                label_mode="top1", people_per_shard=400)  # fmt: skip
+    return AnnotateConfig(**{**base, **kw})
+
+
+def test_parts_cover_every_unit_once() -> None:
+    for units in (0, 1, 4, 7, 100):
+        for n in (1, 2, 3, 8):
+            got = [u for i in range(1, n + 1) for u in part_range(units, (i, n))]
+            assert got == list(range(units))
+    assert parse_part(" 3/8 ") == (3, 8)
+    for bad in ("0/4", "5/4", "3", "a/b", "1/0"):
+        with pytest.raises(ValueError, match="--part"):
+            parse_part(bad)
+
+
+def test_parts_together_are_one_run(bank_dir: Path, tmp_path: Path) -> None:
+    whole = annotate(_config(bank_dir, tmp_path / "whole"))
+    assert whole.shards_written == 4 and whole.people == 1500
+    reports = [annotate(_config(bank_dir, tmp_path / f"part{i}", part=(i, 3))) for i in (1, 2, 3)]
+    assert [r.shards_written for r in reports] == [1, 1, 2] and sum(r.people for r in reports) == 1500
+    names = sorted(f.name for i in (1, 2, 3) for f in (tmp_path / f"part{i}" / "annotations").glob("*.parquet"))
+    assert names == sorted(f.name for f in (tmp_path / "whole" / "annotations").glob("*.parquet"))
+    parts = pa.concat_tables([_rows(tmp_path / f"part{i}") for i in (1, 2, 3)])
+    assert parts.num_rows == 1500 and _same(parts, _rows(tmp_path / "whole"))
+    manifest = json.loads((tmp_path / "part3" / "manifest.json").read_text())
+    assert manifest["part"] == [3, 3] and manifest["people"] == 700
+    # A part is resumable like a whole run, and another part is another job.
+    assert annotate(_config(bank_dir, tmp_path / "part3", part=(3, 3))).shards_reused == 2
+
+
+def test_small_bank_blocks_give_the_same_matches(bank_dir: Path) -> None:
+    bank = open_bank(bank_dir)
+    starts = [s for s, _ in iter_bank_blocks(bank, 1000)]
+    assert starts == list(range(0, bank.num_rows, 1000))  # blocks span shard files, fixed boundaries
+    canon = to_canonical_2d(read_annotations("mpii", MPII_H5))
+    sel = canon.visible[:300].sum(1) >= 3
+    q, m = canon.pose_2d[:300][sel], canon.visible[:300][sel]
+    one = search_bank(bank, q, m, 5, config=SearchConfig(engine="blas"))
+    many = search_bank(bank, q, m, 5, config=SearchConfig(engine="blas"), block_rows=777)
+    np.testing.assert_allclose(many.distances, one.distances, atol=1e-6)
+    distinct = np.diff(one.distances, axis=1).min(axis=1) > 1e-5  # ties aside
+    np.testing.assert_array_equal(many.rows[distinct], one.rows[distinct])
+    # The budget sets the block: 8 GiB holds millions of rows, 0.1 GiB some hundred thousand.
+    assert block_rows_for_memory(8 * 2**30, 13, "blas") > 5_000_000
+    assert 50_000 < block_rows_for_memory(0.1 * 2**30, 13, "faiss-ivf") < block_rows_for_memory(0.1 * 2**30, 13, "blas")
+    with pytest.raises(ValueError, match="memory budget"):
+        block_rows_for_memory(2**19, 13, "blas")
+
+
+def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bank_copy = tmp_path / "bank"
+    shutil.copytree(bank_dir, bank_copy, ignore=shutil.ignore_patterns(INDEX_DIR))
+    first = annotate(_config(bank_copy, tmp_path / "a", engine="faiss-ivf"))
+    stored = list((bank_copy / INDEX_DIR).glob("ivf-*"))
+    assert len(stored) == 1 and first.matched > 0
+    meta = json.loads((stored[0] / "meta.json").read_text())
+    assert meta["bank_rows"] == [0, open_bank(bank_copy).num_rows] and meta["files"]["tables"]["sha256"]
+    before = {f.name: f.stat().st_mtime_ns for f in stored[0].iterdir()}
+    # Another run (here another output folder, as for another dataset) loads it: nothing rewritten.
+    annotate(_config(bank_copy, tmp_path / "b", engine="faiss-ivf"))
+    assert {f.name: f.stat().st_mtime_ns for f in stored[0].iterdir()} == before
+    assert _same(_rows(tmp_path / "b"), _rows(tmp_path / "a"))
+    # A damaged index does not verify: it is rebuilt (same seed, same index) and replaced.
+    tables = stored[0] / "tables.npy"
+    data = bytearray(tables.read_bytes())
+    data[-5] ^= 0xFF
+    tables.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="posebank.search.ivf_store"):
+        annotate(_config(bank_copy, tmp_path / "c", engine="faiss-ivf"))
+    assert "does not verify" in caplog.text
+    assert _same(_rows(tmp_path / "c"), _rows(tmp_path / "a"))
+    assert [p.name for p in (bank_copy / INDEX_DIR).iterdir()] == [stored[0].name]  # no temporary left
+    # Other index parameters are another index, beside the first.
+    canon = to_canonical_2d(read_annotations("mpii", MPII_H5))
+    label_people(open_bank(bank_copy), canon.pose_2d[:50], canon.visible[:50], k=2,
+                 search=SearchConfig(engine="faiss-ivf", ivf_nlist=16))  # fmt: skip
+    assert len(list((bank_copy / INDEX_DIR).glob("ivf-*"))) == 2
