@@ -34,7 +34,8 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         k: Annotated[int, typer.Option(min=1, help="Matches kept per person (fused-fit, topk-mean, spread, error estimate).")] = 20,
         label_mode: Annotated[str, typer.Option(help="Pseudo-3D: fused-fit (best measured) | top1 (the paper) | topk-mean | depth-transfer.")] = "fused-fit",
         images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True,
-                                                            help="Images folder, to read image sizes the file lacks.")] = None,  # fmt: skip
+                                                            help="Images folder the file's image names are relative to: read for image sizes the file lacks, "
+                                                                 "and recorded in the shards so that train/evaluate find the images without --images-root.")] = None,  # fmt: skip
         split: Annotated[Optional[str], typer.Option(help="Split of every person, overriding the file's: MPII .mat img_train (train/test); "
                                                       "a .json/.h5 or COCO file named train/valid/val2017... (train/val); "
                                                       "COCO image folders; LSP's halves. Default: those, else 'unknown'.")] = None,

@@ -328,6 +328,10 @@ def _annotate(
         "version": package_version(),
         "git_rev": git_revision(),
     }
+    if config.images_root:
+        # The folder the `image` paths are relative to: train/evaluate find each --data's images by it,
+        # so MPII, LSP and COCO shards with their own image folders train together without --images-root.
+        metadata_base["images_root"] = str(Path(config.images_root).resolve())
     shards, flag_counts, distances = [], Counter(), []
     starts = list(range(0, len(people), config.people_per_shard)) or [0]
     plan = []  # (global shard index, people slice, file, key, reusable) of this part's shards

@@ -250,3 +250,22 @@ def test_cli_export_and_errors(outputs: dict[str, Path], tmp_path: Path) -> None
     assert bad.exit_code == 1 and "not annotation shards" in bad.output
     bad = runner.invoke(app, ["export", str(outputs["coco"]), "--format", "yaml", "--out", str(tmp_path / "x.json")])
     assert bad.exit_code == 1 and "unknown format" in bad.output
+
+
+def test_annotate_records_its_images_root_for_train(outputs: dict[str, Path], tmp_path: Path) -> None:
+    """Each dataset keeps its own image folder: train --data mpii --data coco finds both without
+    --images-root, and a split that is absent is named with the splits present and the option."""
+    from lcrnet.data import ShardSource, no_split_message, resolve_sources
+
+    images = tmp_path / "val2017"
+    images.mkdir()
+    out = tmp_path / "coco"
+    annotate(AnnotateConfig(dataset="coco", annotation_file=str(outputs["coco_json"]), bank=str(outputs["bank"]),
+                            out=str(out), k=3, images_root=str(images)))  # fmt: skip
+    (source,) = resolve_sources([out])
+    assert source.images_root == images.resolve()
+    with pytest.raises(InputError, match="do not name their images root"):
+        resolve_sources([outputs["mpii_h5"]])  # annotated without --images-root
+    message = no_split_message([ShardSource(out, images), ShardSource(outputs["mpii_mat"], images)], "train2017")
+    assert "no images of split 'train2017'" in message and "splits present: test, train, val" in message
+    assert "--split" in message
