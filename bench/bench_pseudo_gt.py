@@ -45,6 +45,7 @@ from posebank.bank.canonical import canonical_poses
 from posebank.annotate.complete import complete_2d
 from posebank.config import BankConfig, ViewConfig
 from posebank.datasets2d import read_annotations, to_canonical_2d
+from posebank.metrics import rigid_align
 from posebank.annotate.labels import LABEL_MODES, label_poses
 from posebank.annotate.matching import gather_matches, search_bank
 from posebank.search import SearchConfig
@@ -66,17 +67,6 @@ class QueryConfig:
     off_axis: float = 0.25  # body centre up to this x distance from the optical axis (radially)
     noise_height: float = 0.01  # 2D noise sigma as a fraction of the person's height (px)
     image_size: tuple[int, int] = (1920, 1080)  # principal point at the centre
-
-
-def rigid_align(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """pred (N, J, 3) rotated and translated onto true (Kabsch, proper rotations only)."""
-    mp, mt = pred.mean(1, keepdims=True), true.mean(1, keepdims=True)
-    h = np.einsum("nji,njk->nik", pred - mp, true - mt)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.einsum("nij,njk->nik", u, vt)))
-    u[:, :, -1] *= d[:, None]
-    r = np.einsum("nij,njk->nik", u, vt)
-    return np.einsum("nji,nik->njk", pred - mp, r) + mt
 
 
 def random_rotations(rng: np.random.Generator, n: int, view: ViewConfig) -> np.ndarray:

@@ -183,6 +183,9 @@ def evaluate_command(
     device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
     workers: Annotated[int, workers_option("load images")] = DEFAULT_WORKERS,
     seed: Annotated[int, typer.Option(help="Seeds torch (evaluation draws nothing).")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace another evaluation's output in --out instead of refusing.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Evaluate a checkpoint: PCK(h)@0.5, detection, MPJPE, multi-person AP; NMS vs PPI vs upper bound vs anchor-only.
@@ -204,7 +207,7 @@ def evaluate_command(
             workers=workers, device=device, seed=seed, score_thresh=score_thresh, pck_alpha=pck_alpha,
             min_score=min_score, protocol=protocol,
         )  # fmt: skip
-        report = evaluate(cfg, progress=progress_bar(stderr_console(), quiet))
+        report = evaluate(cfg, progress=progress_bar(stderr_console(), quiet), overwrite=overwrite)
     except (PosebankError, ValueError) as err:
         raise fail(err) from None
     m = report.metrics

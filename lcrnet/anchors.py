@@ -19,9 +19,10 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from posebank.skeleton import Skeleton
+from posebank.anchors import nearest_anchor_torch
+from posebank.skeleton import Skeleton, upper_body_mask
 
-from .poses import centre_poses, pairwise_d3d, pose_boxes, to_box_coords
+from .poses import centre_poses, pose_boxes, to_box_coords
 
 
 class PoseAnchors(nn.Module):
@@ -106,13 +107,13 @@ class PoseAnchors(nn.Module):
         """
         if poses_3d.shape[0] == 0:
             return torch.zeros((0,), dtype=torch.int64, device=poses_3d.device)
-        nearest = pairwise_d3d(poses_3d.to(self.poses_3d.dtype), self.poses_3d).argmin(dim=1)
+        nearest = nearest_anchor_torch(poses_3d.to(self.poses_3d.dtype), self.poses_3d)
         return nearest + 1 + self.num_anchors * upper.to(torch.int64)
 
 
 def upper_body_joints(skeleton: Skeleton) -> list[int]:
-    """Indices of the joints that are not lower body (the upper body: hips and above)."""
-    return [j for j in range(skeleton.num_joints) if j not in skeleton.lower_body]
+    """Indices of the upper-body joints (posebank.skeleton.upper_body_mask: hips and above)."""
+    return np.flatnonzero(upper_body_mask(skeleton)).tolist()
 
 
 def anchors_from_poses(poses_3d: torch.Tensor, skeleton: Skeleton, margin: float = 0.1) -> PoseAnchors:

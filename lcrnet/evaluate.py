@@ -46,22 +46,18 @@ import numpy as np
 import torch
 
 from posebank.errors import InputError
-from posebank.provenance import atomic_path, package_version, write_json_atomic
+from posebank.jobs import JobSpec, OutputFolder
+from posebank.metrics import mpjpe, rigid_align
+from posebank.provenance import atomic_path, package_version, sha256_file, write_json_atomic
 from posebank.skeleton import get_skeleton
+from posebank.verify import input_sha256
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import PoseShardDataset, collate, no_split_message, resolve_sources
 from .engine import evaluate as run_inference
 from .h36m_protocols import ProtocolScores, check_shards_protocol
 from .job_config import EvalConfig, resolve_device, to_dict
-from .metrics import (
-    MultiPersonAP,
-    estimated_head_size,
-    match_by_iou,
-    mpjpe,
-    pck_correct,
-    rigid_align,
-)
+from .metrics import MultiPersonAP, estimated_head_size, match_by_iou, pck_correct
 from .model import LCRNet, anchor_only_proposals
 from .poses import pose_boxes
 from .postprocess import PPI_PAPER, PPI_RELEASE, PPIConfig
@@ -371,16 +367,46 @@ def _oracle(candidates_2d: np.ndarray, gt_2d: np.ndarray, visible: np.ndarray, n
     return int(np.lexsort((mean_error, -correct))[0])
 
 
-def evaluate(cfg: EvalConfig, *, progress: ProgressFactory | None = None) -> EvalReport:
+EVAL_OUTPUTS = (METRICS_JSON, METRICS_CSV)
+
+
+def eval_job_spec(cfg: EvalConfig) -> JobSpec:
+    """The identity of an evaluation's --out (posebank.jobs): the settings that change the metrics
+    (where and how fast it runs left out), the checkpoint by its sha256 and the data by content."""
+    settings = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "workers", "device", "checkpoint", "data")}
+    inputs = {"checkpoint": sha256_file(cfg.checkpoint)}
+    for i, d in enumerate(cfg.data):
+        what, sha = input_sha256(d)
+        inputs[f"data[{i}] {what}"] = sha
+    return JobSpec("evaluate", settings, inputs, outputs=EVAL_OUTPUTS)
+
+
+def evaluate(cfg: EvalConfig, *, progress: ProgressFactory | None = None, overwrite: bool = False) -> EvalReport:
     """Evaluate cfg.checkpoint on cfg.data; write metrics.json and metrics.csv into cfg.out.
+
+    The output folder follows posebank.jobs: a rerun of the same evaluation recomputes the metrics
+    in place; another evaluation's folder is refused (naming the settings that differ) unless
+    `overwrite`. It is opened before the evaluation runs, so a refusal comes at once.
 
     Raises:
         InputError: unreadable checkpoint, shards or images, or no image of cfg.split.
+        OutputConflictError: cfg.out holds another evaluation and `overwrite` is False.
     """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     device = torch.device(resolve_device(cfg.device))
     checkpoint = load_checkpoint(cfg.checkpoint)
+    with OutputFolder(Path(cfg.out), eval_job_spec(cfg), overwrite=overwrite) as job:
+        metrics = _evaluate_checkpoint(cfg, checkpoint, device, progress)
+        write_metrics(job.out, metrics)
+        job.record_many(EVAL_OUTPUTS)
+    return EvalReport(job.out, metrics, time.perf_counter() - t0)
+
+
+def _evaluate_checkpoint(
+    cfg: EvalConfig, checkpoint: dict[str, Any], device: torch.device, progress: ProgressFactory | None
+) -> dict[str, Any]:
+    """The metrics of `checkpoint` on cfg.data (evaluate_model), with the checkpoint, config and version."""
     overrides = {"score_thresh": cfg.score_thresh} if cfg.score_thresh is not None else {}
     model = model_from_checkpoint(checkpoint, device=device, **overrides)
     if cfg.protocol:
@@ -399,9 +425,7 @@ def evaluate(cfg: EvalConfig, *, progress: ProgressFactory | None = None) -> Eva
     metrics["checkpoint"] = {"path": str(cfg.checkpoint), "iteration": int(checkpoint["iteration"])}
     metrics["config"] = to_dict(cfg)
     metrics["version"] = package_version()
-    out = Path(cfg.out)
-    write_metrics(out, metrics)
-    return EvalReport(out, metrics, time.perf_counter() - t0)
+    return metrics
 
 
 def write_metrics(out: Path, metrics: dict[str, Any]) -> None:

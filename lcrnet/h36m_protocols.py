@@ -18,8 +18,7 @@ import numpy.typing as npt
 
 from posebank.h36m.names import action_abbreviations, actions, parse_image_path, parse_sequence
 from posebank.h36m.protocols import get_protocol
-
-from .metrics import mpjpe, rigid_align
+from posebank.metrics import mpjpe, rigid_align
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Pose metrics in numpy: PCK / PCKh, MPJPE with and without rigid alignment, person matching, multi-person AP.
+"""Pose metrics in numpy: PCK / PCKh, person matching, multi-person AP (MPJPE and rigid alignment: posebank.metrics).
 
 Conventions: 2D poses (..., J, 2) px; 3D poses (..., J, 3) metres; `visible` (..., J) bool marks the
 ground-truth joints that are scored (the annotated ones); a normaliser is one length in px per
@@ -83,45 +83,6 @@ def px_per_metre(gt_2d: Array, gt_3d: Array) -> Array:
 def estimated_head_size(gt_2d: Array, gt_3d: Array) -> Array:
     """(N,) px: HEAD_SIZE_M at each person's px-per-metre scale (the PCK normaliser without head boxes)."""
     return HEAD_SIZE_M * px_per_metre(gt_2d, gt_3d)
-
-
-def mpjpe(pred_3d: Array, gt_3d: Array) -> Array:
-    """(N,) mean per-joint position error in metres (both poses in the same frame, e.g. body-centred).
-
-    Args:
-        pred_3d, gt_3d: (N, J, 3) metres.
-    """
-    if pred_3d.shape != gt_3d.shape or pred_3d.shape[-1] != 3:
-        raise ValueError(f"expected two (N, J, 3) arrays of one shape, got {pred_3d.shape} and {gt_3d.shape}")
-    return np.linalg.norm(np.asarray(pred_3d, np.float64) - gt_3d, axis=-1).mean(axis=-1)
-
-
-def rigid_align(pred_3d: Array, gt_3d: Array, *, scale: bool = False) -> Array:
-    """Align each predicted pose onto its ground truth by the best rotation and translation (Kabsch).
-
-    With `scale` the best similarity instead (Umeyama; "Procrustes-aligned" MPJPE). Reflections are
-    excluded (det R = +1).
-
-    Args:
-        pred_3d, gt_3d: (N, J, 3) metres.
-
-    Returns:
-        (N, J, 3) the aligned predictions, metres, in the ground truth's frame.
-    """
-    p = np.asarray(pred_3d, np.float64)
-    g = np.asarray(gt_3d, np.float64)
-    mu_p, mu_g = p.mean(axis=1, keepdims=True), g.mean(axis=1, keepdims=True)
-    p0, g0 = p - mu_p, g - mu_g
-    h = np.einsum("nji,njk->nik", p0, g0)  # (N, 3, 3) cross-covariance
-    u, s, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.einsum("nij,njk->nik", vt.transpose(0, 2, 1), u.transpose(0, 2, 1))))
-    fix = np.ones_like(s)
-    fix[:, -1] = d
-    rot = np.einsum("nij,nj,njk->nik", vt.transpose(0, 2, 1), fix, u.transpose(0, 2, 1))  # R = V diag(1,1,d) U^T
-    factor = np.ones((len(p), 1, 1))
-    if scale:
-        factor = ((s * fix).sum(axis=1) / np.maximum((p0**2).sum(axis=(1, 2)), 1e-12))[:, None, None]
-    return factor * np.einsum("nik,njk->nji", rot, p0) + mu_g
 
 
 def box_iou(a: Array, b: Array) -> Array:

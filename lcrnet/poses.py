@@ -1,6 +1,7 @@
 """Small torch helpers on pose tensors shared by targets, anchors and post-processing.
 
-Pose boxes (sec 3.1), body-centring (docs/design.md frames) and the 3D pose distance D3D (sec 3.1, eq. 7).
+Pose boxes (sec 3.1) and body-centring (docs/design.md frames); the 3D pose distance D3D and the
+nearest anchor live in posebank.anchors (nearest_anchor_torch), where the anchors stage uses them too.
 Pure functions, vectorised over leading dimensions; no model state here.
 """
 
@@ -44,28 +45,6 @@ def centre_poses(poses_3d: torch.Tensor, torso: Sequence[int]) -> torch.Tensor:
     if poses_3d.shape[-1] != 3:
         raise ValueError(f"poses_3d must be (..., J, 3), got {tuple(poses_3d.shape)}")
     return poses_3d - poses_3d[..., list(torso), :].mean(dim=-2, keepdim=True)
-
-
-def pairwise_d3d(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """D3D between every pose of `a` and every pose of `b`: the mean per-joint Euclidean distance.
-
-    Both sets must already be body-centred and in the same (camera) frame, so that D3D compares
-    oriented poses as in sec 3.1. Memory is O(N*M), one joint at a time.
-
-    Args:
-        a: (N, J, 3) metres.
-        b: (M, J, 3) metres.
-
-    Returns:
-        (N, M) mean per-joint distances in metres.
-    """
-    if a.dim() != 3 or b.dim() != 3 or a.shape[1:] != b.shape[1:] or a.shape[-1] != 3:
-        raise ValueError(f"expected (N, J, 3) and (M, J, 3), got {tuple(a.shape)} and {tuple(b.shape)}")
-    total = a.new_zeros((a.shape[0], b.shape[0]))
-    for j in range(a.shape[1]):
-        # The exact (non-matmul) mode keeps argmins stable for near-equal distances.
-        total += torch.cdist(a[:, j], b[:, j], compute_mode="donot_use_mm_for_euclid_dist")
-    return total / a.shape[1]
 
 
 def _origin_size(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

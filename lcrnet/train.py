@@ -10,6 +10,15 @@ drops by `lr_gamma` after `lr_step_fraction` (60%) of `--iterations`, after a sh
                   norm, skipped steps, images/s
     config.json   the resolved TrainConfig and ModelConfig
     tb/           TensorBoard scalars, when the tensorboard package is installed
+    .job.json     the job's identity and the sha256 of every file above (posebank.jobs; `posebank verify`)
+
+The folder follows the output-folder contract (posebank.jobs.OutputFolder, docs/design.md): the
+job is every setting that changes the weights (TrainConfig.job_identity and the ModelConfig) and the
+data and anchors by content (their manifests' sha256); the output folder, device, workers and log
+and checkpoint intervals are not part of it. Another job's folder is refused, naming the settings
+that differ and both values, unless --overwrite (which replaces it). The same job's folder holds a
+run to continue (--resume) or to replace (--overwrite); a last.pt whose bytes are not the ones
+recorded when it was written is never resumed from.
 
 Resume: the data order (lcrnet.data.ResumableBatchSampler), the augmentation draws and torch's
 generators (lcrnet.engine.iteration_seed) are functions of (seed, iteration), and the checkpoint holds
@@ -24,6 +33,7 @@ epoch (DistributedSampler), wraps the model in DistributedDataParallel; rank 0 a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import logging
@@ -38,7 +48,9 @@ import numpy as np
 import torch
 
 from posebank.errors import InputError, OutputConflictError
+from posebank.jobs import JobSpec, OutputFolder
 from posebank.provenance import atomic_path, write_json_atomic
+from posebank.verify import input_sha256
 from posebank.skeleton import get_skeleton
 
 from .anchors import PoseAnchors
@@ -46,12 +58,13 @@ from .checkpoint import LAST, MODEL, load_checkpoint, save_checkpoint
 from .config import ModelConfig
 from .data import PoseShardDataset, ResumableBatchSampler, collate, no_split_message, resolve_sources
 from .engine import StepRecord, train_iterations
-from .job_config import TrainConfig, from_dict, resolve_device, to_dict
+from .job_config import TrainConfig, resolve_device, to_dict
 from .model import LCRNet, build_model
 
 LOG = logging.getLogger(__name__)
 METRICS_FILE = "metrics.csv"
 CONFIG_FILE = "config.json"
+TB_DIR = "tb"
 
 T = TypeVar("T")
 ProgressFactory = Callable[[Iterable[T], str, int], Iterator[T]]
@@ -152,7 +165,7 @@ class _MetricsLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if start else None)
+            self.tb = SummaryWriter(str(out / TB_DIR), purge_step=start + 1 if start else None)
         except ImportError:  # tensorboard is optional
             pass
 
@@ -163,6 +176,14 @@ class _MetricsLog:
             for k, v in row.items():
                 if k not in ("iteration", "epoch"):
                     self.tb.add_scalar(f"train/{k}", v, int(row["iteration"]))
+
+    def files(self) -> list[str]:
+        """metrics.csv and the TensorBoard files as they stand (flushed), relative to the folder."""
+        if self.tb is not None:
+            self.tb.flush()
+        tb = self.path.parent / TB_DIR
+        found = sorted(p for p in tb.rglob("*") if p.is_file()) if tb.is_dir() else []
+        return [METRICS_FILE, *(str(p.relative_to(self.path.parent)) for p in found)]
 
     def close(self) -> None:
         if self.tb is not None:
@@ -178,24 +199,64 @@ def _load_anchors(path: str, skeleton_joints: int) -> PoseAnchors:
     return PoseAnchors.from_numpy(np.array(a.pose_3d), np.array(a.pose_2d_full), np.array(a.pose_2d_upper))
 
 
-def _check_resume(path: Path, cfg: TrainConfig, model_cfg: ModelConfig) -> dict[str, Any] | None:
-    """The checkpoint to resume from (None: start afresh), or refuse another job's output."""
-    if not path.is_file():
-        return None
+TRAIN_OUTPUTS = (LAST, MODEL, CONFIG_FILE, METRICS_FILE, TB_DIR)
+
+
+def train_job_spec(cfg: TrainConfig, model_cfg: ModelConfig) -> JobSpec:
+    """The identity of a training run's --out (posebank.jobs): every TrainConfig field that decides
+    the weights (TrainConfig.job_identity, paths of the inputs left out), the ModelConfig, and the
+    data and anchors by content (the manifests of the outputs that hold them)."""
+    settings = {k: v for k, v in cfg.job_identity().items() if k not in ("data", "anchors")}
+    settings["model"] = to_dict(model_cfg)
+    inputs = {}
+    for i, d in enumerate(cfg.data):
+        what, sha = input_sha256(d)
+        inputs[f"data[{i}] {what}"] = sha
+    what, sha = input_sha256(cfg.anchors)
+    inputs[f"anchors {what}"] = sha
+    return JobSpec("train", settings, inputs, outputs=TRAIN_OUTPUTS)
+
+
+def _resume_from(job: OutputFolder, cfg: TrainConfig) -> bool:
+    """Whether this run continues the checkpoint in the folder (True) or starts afresh (False).
+
+    The folder already holds this same job (OutputFolder refused or cleared any other). Without
+    cfg.resume its checkpoint is refused, unless cfg.overwrite (then the run starts over); a
+    checkpoint whose bytes are not those recorded when it was written is never trusted.
+    """
+    if not job.path(LAST).is_file():
+        if job.resumed and job.files:
+            job.clear()  # a run stopped before its first checkpoint: nothing to continue from
+        return False
     if not cfg.resume:
         if cfg.overwrite:
-            return None
-        raise OutputConflictError(f"{path.parent} holds a training run; use --resume to continue it, or --overwrite")
-    checkpoint = load_checkpoint(path)
-    saved = checkpoint["config"]
-    saved_train = from_dict(TrainConfig, saved["train"] or {})
-    if saved_train.job_identity() != cfg.job_identity() or saved["model"] != to_dict(model_cfg):
-        if cfg.overwrite:
-            return None
-        raise OutputConflictError(
-            f"{path} was written by another job (other data or settings); use another --out, or --overwrite"
-        )
-    return checkpoint
+            job.clear()
+            return False
+        raise OutputConflictError(f"{job.out} holds a training run; use --resume to continue it, or --overwrite")
+    if job.reusable(LAST):
+        return True
+    LOG.warning("%s is not the checkpoint this job recorded: training starts over", job.path(LAST))
+    job.clear()
+    return False
+
+
+def _agree(dist_info: _Dist, decide: Callable[[], T]) -> T:
+    """`decide()` on rank 0, its result (or its exception) on every rank (torchrun)."""
+    if dist_info.world_size <= 1:
+        return decide()
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if dist_info.rank == 0:
+        try:
+            box[0] = ("ok", decide())
+        except Exception as err:  # noqa: BLE001 -- re-raised below, on every rank
+            box[0] = ("error", err)
+    dist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "error":
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def train(
@@ -223,7 +284,8 @@ def train(
 
     Raises:
         InputError: unreadable shards, images, anchors or checkpoint.
-        OutputConflictError: out holds another run (see TrainConfig.resume / overwrite).
+        OutputConflictError: out holds another job (the message names the settings that differ), or
+            this job's checkpoint without cfg.resume (see TrainConfig.resume / overwrite).
         lcrnet.engine.NonFiniteLossError: the loss diverged (cfg.max_nonfinite_steps bad steps in a row).
     """
     t0 = time.perf_counter()
@@ -248,21 +310,57 @@ def _train(
     t0: float,
 ) -> TrainReport:
     out = Path(cfg.out)
-    main = dist_info.rank == 0
     anchors = _load_anchors(cfg.anchors, model_cfg.num_joints)
     model_cfg = dataclasses.replace(model_cfg, num_anchors=anchors.num_anchors)
-    checkpoint = _check_resume(out / LAST, cfg, model_cfg)
-    start = int(checkpoint["iteration"]) if checkpoint is not None else 0
+    dataset = _open_dataset(cfg, model_cfg)
+    spec = _agree(dist_info, lambda: train_job_spec(cfg, model_cfg))
+    # Rank 0 alone owns the folder (its lock, journal and files); the others follow its decisions.
+    folder = OutputFolder(out, spec, overwrite=cfg.overwrite) if dist_info.rank == 0 else contextlib.nullcontext()
+    with folder as job:
+        resume = _agree(dist_info, lambda: _resume_from(job, cfg))
+        checkpoint = load_checkpoint(out / LAST) if resume else None
+        start = int(checkpoint["iteration"]) if checkpoint is not None else 0
+        stop = min(cfg.iterations, stop_at) if stop_at is not None else cfg.iterations
+        report = TrainReport(out, str(device), len(dataset), dataset.num_people, start, start, dist_info.world_size)
+        state = _build_state(cfg, model_cfg, anchors, device, dist_info, checkpoint)
+        if job is not None:
+            write_json_atomic(out / CONFIG_FILE, {"train": to_dict(cfg), "model": to_dict(model_cfg),
+                                                  "world_size": dist_info.world_size})  # fmt: skip
+            job.record(CONFIG_FILE)
+        if start < stop:
+            _run_steps(cfg, state, dataset, device, dist_info, job, report, (start, stop), progress, on_log, t0)
+    report.checkpoint = out / LAST
+    report.seconds = time.perf_counter() - t0
+    return report
 
-    dataset = PoseShardDataset(
-        resolve_sources(cfg.data, cfg.images_root, allow_outside_images_root=cfg.allow_outside_images_root), get_skeleton(model_cfg.skeleton), split=cfg.split,
-        flip=cfg.flip, scale_range=tuple(cfg.scale_range), seed=cfg.seed,
-    )  # fmt: skip
+
+def _open_dataset(cfg: TrainConfig, model_cfg: ModelConfig) -> PoseShardDataset:
+    """The training rows of cfg.data (cfg.split), checked against their manifests; refuses an empty set."""
+    sources = resolve_sources(cfg.data, cfg.images_root, allow_outside_images_root=cfg.allow_outside_images_root)
+    dataset = PoseShardDataset(sources, get_skeleton(model_cfg.skeleton), split=cfg.split, flip=cfg.flip,
+                               scale_range=tuple(cfg.scale_range), seed=cfg.seed)  # fmt: skip
     if len(dataset) == 0:
         raise InputError(cfg.data[0] if cfg.data else ".", no_split_message(dataset.sources, cfg.split))
-    stop = min(cfg.iterations, stop_at) if stop_at is not None else cfg.iterations
-    report = TrainReport(out, str(device), len(dataset), dataset.num_people, start, start, dist_info.world_size)
+    return dataset
 
+
+@dataclass
+class _State:
+    """What a training step updates: the model (DDP-wrapped on several processes), its optimizer,
+    lr schedule and AMP scaler; `net` is the LCRNet inside `model`."""
+
+    model: torch.nn.Module
+    net: LCRNet
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+
+
+def _build_state(
+    cfg: TrainConfig, model_cfg: ModelConfig, anchors: PoseAnchors, device: torch.device, dist_info: _Dist,
+    checkpoint: dict[str, Any] | None,
+) -> _State:  # fmt: skip
+    """The model, optimizer, schedule and scaler: seeded initial weights, or the checkpoint's state."""
     torch.manual_seed(cfg.seed)  # the initial weights
     model: torch.nn.Module = build_model(model_cfg, anchors).to(device)
     optimizer, lr_scheduler = build_optimizer(model, cfg)
@@ -279,16 +377,17 @@ def _train(
         )
     net = model.module if dist_info.world_size > 1 else model
     assert isinstance(net, LCRNet)
+    return _State(model, net, optimizer, lr_scheduler, scaler)
 
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / CONFIG_FILE, {"train": to_dict(cfg), "model": to_dict(model_cfg),
-                                              "world_size": dist_info.world_size})  # fmt: skip
-    if start >= stop:
-        report.checkpoint = out / LAST
-        report.seconds = time.perf_counter() - t0
-        return report
 
+def _run_steps(
+    cfg: TrainConfig, state: _State, dataset: PoseShardDataset, device: torch.device, dist_info: _Dist,
+    job: OutputFolder | None, report: TrainReport, span: tuple[int, int], progress: ProgressFactory | None,
+    on_log: Callable[[dict[str, float]], None] | None, t0: float,
+) -> None:  # fmt: skip
+    """Iterations span[0]+1 .. span[1]: a metrics row every log_every, a checkpoint every checkpoint_every
+    and at the end (rank 0 writes; `job` is None on the other ranks). Fills `report`."""
+    start, stop = span
     sampler = ResumableBatchSampler(
         len(dataset), cfg.batch_size, seed=cfg.seed, start=start, stop=stop,
         num_replicas=dist_info.world_size, rank=dist_info.rank,
@@ -297,26 +396,18 @@ def _train(
         dataset, batch_sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
         pin_memory=device.type == "cuda",
     )  # fmt: skip
-    columns = ["iteration", "epoch", "lr", "loss", *net.loss_names(), "grad_norm", "skipped_steps", "images_per_s", "elapsed_s"]
-    log = _MetricsLog(out, columns, start) if main else None
+    columns = ["iteration", "epoch", "lr", "loss", *state.net.loss_names(), "grad_norm", "skipped_steps",
+               "images_per_s", "elapsed_s"]  # fmt: skip
+    log = _MetricsLog(job.out, columns, start) if job is not None else None
     steps = train_iterations(
-        model, optimizer, lr_scheduler, loader, device, start=start, seed=cfg.seed,
-        scaler=scaler if scaler.is_enabled() else None, rank=dist_info.rank, clip_grad_norm=cfg.clip_grad_norm,
-        max_nonfinite_steps=cfg.max_nonfinite_steps,
+        state.model, state.optimizer, state.lr_scheduler, loader, device, start=start, seed=cfg.seed,
+        scaler=state.scaler if state.scaler.is_enabled() else None, rank=dist_info.rank,
+        clip_grad_norm=cfg.clip_grad_norm, max_nonfinite_steps=cfg.max_nonfinite_steps,
     )  # fmt: skip
-    if main and progress is not None:
+    if job is not None and progress is not None:
         steps = progress(steps, "training", stop - start)
-    train_cfg = to_dict(cfg)
     window: list[StepRecord] = []
-    images = 0
-    busy = 0.0
-
-    def checkpoint_now(iteration: int) -> None:
-        if main:
-            save_checkpoint(out / LAST, model=model, iteration=iteration, train_config=train_cfg,
-                            optimizer=optimizer, lr_scheduler=lr_scheduler, scaler=scaler)  # fmt: skip
-            save_checkpoint(out / MODEL, model=model, iteration=iteration, train_config=train_cfg)
-
+    images, busy = 0, 0.0
     try:
         for record in steps:
             window.append(record)
@@ -330,18 +421,25 @@ def _train(
                 report.history.append(row)
                 if log is not None:
                     log.write(row)
-                if main and on_log is not None:
+                if job is not None and on_log is not None:
                     on_log(row)
                 window = []
-            if record.iteration % cfg.checkpoint_every == 0 or record.iteration == stop:
-                checkpoint_now(record.iteration)
+            if job is not None and (record.iteration % cfg.checkpoint_every == 0 or record.iteration == stop):
+                _save(job, state, record.iteration, to_dict(cfg), log)
     finally:
         if log is not None:
             log.close()
-    report.checkpoint = out / LAST
+            job.record_many(log.files())  # type: ignore[union-attr]  # the rows written since the last checkpoint
     report.images_per_second = images / busy if busy > 0 else 0.0
-    report.seconds = time.perf_counter() - t0
-    return report
+
+
+def _save(job: OutputFolder, state: _State, iteration: int, train_cfg: dict[str, Any], log: _MetricsLog | None) -> None:
+    """last.pt (resumable), model.pt (weights only), then the journal: the checkpoint and the logs as they
+    stand, so that a resume trusts exactly this checkpoint."""
+    save_checkpoint(job.path(LAST), model=state.model, iteration=iteration, train_config=train_cfg,
+                    optimizer=state.optimizer, lr_scheduler=state.lr_scheduler, scaler=state.scaler)  # fmt: skip
+    save_checkpoint(job.path(MODEL), model=state.model, iteration=iteration, train_config=train_cfg)
+    job.record_many([LAST, MODEL, *(log.files() if log is not None else [])])
 
 
 def _window_row(window: list[StepRecord], epoch: int, elapsed: float) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """The output-folder contract of every command that writes an --out (docs/design.md "Output folders").
 
-build-bank, anchors, annotate, synth, audit and train open their --out through `OutputFolder`, so
+build-bank, anchors, annotate, synth, audit, train and evaluate open their --out through `OutputFolder`, so
 that the rules below hold the same way everywhere:
 
 - Identity: every setting that changes the output (engine and label mode included) and the sha256
@@ -53,7 +53,7 @@ class JobSpec:
     """What a job is: the identity of its output, and the paths it owns in its folder.
 
     Attributes:
-        kind: "bank" | "anchors" | "annotations" | "synth" | "audit" | "train".
+        kind: "bank" | "anchors" | "annotations" | "synth" | "audit" | "train" | "evaluate".
         settings: every setting that changes the output (JSON-able; nested dicts allowed). Settings
             that do not (the output folder, worker counts) stay out, so moving or parallelising a
             job does not refuse its own output.

@@ -65,6 +65,14 @@ class Skeleton:
         return self.joint_names.index(name)
 
 
+def upper_body_mask(skeleton: Skeleton) -> npt.NDArray[np.bool_]:
+    """(J,) True for the upper-body joints: every joint but the lower body (ankles and knees), the
+    joints an upper-body (truncated) box is drawn around, for anchors, shards and training targets."""
+    mask = np.ones(skeleton.num_joints, dtype=bool)
+    mask[list(skeleton.lower_body)] = False
+    return mask
+
+
 def _mirror_name(name: str) -> str:
     if name.startswith("left_"):
         return "right_" + name[5:]

@@ -23,13 +23,16 @@ import numpy.typing as npt
 
 from .errors import InputError
 from .jobs import JOB_FILE, MANIFEST
-from .provenance import is_temp_file, sha256_file
+from .provenance import is_temp_file, sha256_bytes, sha256_file
 
 CHEAP_SHA256_BYTES = 1 << 30  # readers hash the listed files they read when these total at most 1 GiB
 # Largest plausible magnitude of stored values: poses in metres are body-centred (a person is ~2 m),
 # pixels are image coordinates. Bytes damaged inside a page decode to values such as 3e36.
 BOUND_M = 1e3
 BOUND_PX = 1e7
+# Outputs whose journal (.job.json) is their only record of files: no manifest.json (a training run
+# is never "finished": it may be resumed with more iterations).
+JOURNAL_ONLY_KINDS = ("audit", "train", "evaluate")
 _REBUILD = "rerun the command that wrote it (damaged files are rebuilt), or `posebank verify` the folder"
 
 
@@ -78,6 +81,34 @@ def find_manifest(path: str | Path) -> Path | None:
         if candidate.is_dir() and (candidate / MANIFEST).is_file():
             return candidate / MANIFEST
     return None
+
+
+def input_sha256(path: str | Path) -> tuple[str, str]:
+    """What identifies the content of an input of a job, for its JobSpec.inputs: (what, sha256).
+
+    A path inside a posebank output is identified by that output's manifest.json (it records the
+    sha256 of every file), so hashing it is cheap and covers every shard; `what` names the path
+    relative to the manifest's folder, since two files of one output are different inputs. A path
+    outside any output (tables assembled by hand) is hashed itself: a file, or a folder's files in
+    sorted order.
+
+    Returns:
+        ("<relative path> in manifest.json" | "file" | "folder", hex sha256).
+
+    Raises:
+        InputError: `path` does not exist.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file or folder")
+    manifest = find_manifest(p if p.is_dir() else p.parent)
+    if manifest is not None:
+        rel = os.path.relpath(p.resolve(), manifest.parent)
+        return f"{rel} in {MANIFEST}", sha256_file(manifest)
+    if p.is_file():
+        return "file", sha256_file(p)
+    files = sorted(f for f in p.rglob("*") if f.is_file() and not is_temp_file(f.name))
+    return "folder", sha256_bytes(*(f"{f.relative_to(p)}:{sha256_file(f)}" for f in files))
 
 
 def check_output_files(files: Sequence[str | Path], *, sha256: bool | None = None) -> None:
@@ -284,7 +315,7 @@ def verify_output(path: str | Path) -> VerifyReport:
             raise InputError(manifest_path, f"not valid JSON ({err})") from None
         kind = str(manifest.get("kind", "unknown"))
         entries = manifest_files(manifest)
-    elif (root / "audit.json").is_file() or journal.get("kind") in ("audit", "train"):
+    elif (root / "audit.json").is_file() or journal.get("kind") in JOURNAL_ONLY_KINDS:
         kind = str(journal.get("kind", "audit"))
         manifest = {}
         entries = [{"file": k, **v} for k, v in sorted(journal.get("files", {}).items())]

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..boxes import normalise_to_box, pose_box
-from ..skeleton import Skeleton
+from ..skeleton import Skeleton, upper_body_mask
 from ._lloyd import cluster_sums
 
 LOG = logging.getLogger(__name__)
@@ -59,13 +59,6 @@ class AnchorSet:
         return int(len(self.pose_3d))
 
 
-def upper_body_mask(skeleton: Skeleton) -> npt.NDArray[np.bool_]:
-    """(J,) True for the joints that are not lower-body (everything but ankles and knees)."""
-    mask = np.ones(skeleton.num_joints, dtype=bool)
-    mask[list(skeleton.lower_body)] = False
-    return mask
-
-
 def make_anchor_set(centres_3d: npt.NDArray[np.floating], members: npt.NDArray[np.integer], skeleton: Skeleton) -> AnchorSet:
     """Anchor-poses from 3D cluster centres (K, J, 3): project, and normalise to both boxes."""
     centres_3d = np.asarray(centres_3d, dtype=np.float64)
@@ -105,8 +98,7 @@ def assign_classes(
         a = torch.from_numpy(anchors_3d).to(device)
         for s in range(0, len(poses_3d), block):
             p = torch.from_numpy(poses_3d[s : s + block]).to(device)
-            d = torch.linalg.vector_norm(p[:, None] - a[None], dim=-1).mean(-1)
-            labels[s : s + block] = d.argmin(1).cpu().numpy()
+            labels[s : s + block] = nearest_anchor_torch(p, a).cpu().numpy()
         return labels
     if engine != "numpy":
         raise ValueError(f"unknown engine {engine!r} (numpy | torch)")
@@ -114,6 +106,23 @@ def assign_classes(
         d = np.linalg.norm(poses_3d[s : s + block, None] - anchors_3d[None], axis=-1).mean(-1)
         labels[s : s + block] = d.argmin(1)
     return labels
+
+
+def nearest_anchor_torch(poses_3d: Any, anchors_3d: Any) -> Any:
+    """The nearest anchor in 3D of each pose, on torch tensors (any device): the kernel of
+    `assign_classes(engine="torch")` and of the model's training labels (lcrnet.anchors), so that
+    training labels poses as the anchors stage counted them.
+
+    Args:
+        poses_3d: (N, J, 3) torch tensor, metres, body-centred, camera frame.
+        anchors_3d: (K, J, 3) torch tensor of the same dtype and device.
+
+    Returns:
+        (N,) int64 tensor: argmin_k D3D(A_k, P), D3D the mean per-joint Euclidean distance.
+    """
+    import torch
+
+    return torch.linalg.vector_norm(poses_3d[:, None] - anchors_3d[None], dim=-1).mean(-1).argmin(1)
 
 
 def _nearest_l2(points: npt.NDArray[np.float32], centres: npt.NDArray[np.float32], block: int = 65536) -> npt.NDArray[np.int64]:

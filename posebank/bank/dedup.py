@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..geometry import remove_heading
+from ..metrics import mpjpe
 from ..progress import ProgressFactory, no_progress
 from ..skeleton import Skeleton
 
@@ -39,11 +40,6 @@ _ROUNDS = 4  # rounds of asking a chunk's provisionally kept rows before asking 
 _PAIR_BLOCK = 65536  # candidate pairs checked at a time (bounds the memory)
 _LEAF = 128  # k-d tree leaf size: box queries ran 1.7x faster than with 16 (the default)
 _PIVOTS = 12  # pivot poses (12: 152 s at 1M poses, 8: 177 s; 16 was slower at 300k)
-
-
-def mpjpe(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
-    """Mean per-joint position error (...) between poses (..., J, 3), in their units."""
-    return np.linalg.norm(a - b, axis=-1).mean(axis=-1)
 
 
 def pivot_embedding(poses: npt.NDArray[np.float64], threshold: float, num_pivots: int = _PIVOTS) -> npt.NDArray[np.float64]:

@@ -88,7 +88,7 @@ def test_resumed_run_equals_uninterrupted_run(synth_data, model_cfg, tmp_path) -
     assert first.iteration == 3
     with pytest.raises(OutputConflictError, match="--resume"):
         train(_train_cfg(synth_data, tmp_path / "split", flip=True), model_cfg)
-    with pytest.raises(OutputConflictError, match="another job"):
+    with pytest.raises(OutputConflictError, match=r"lr: 0.002 \(in the folder\) vs 0.001 \(this run\)"):
         train(_train_cfg(synth_data, tmp_path / "split", flip=True, lr=1e-3, resume=True), model_cfg)
     second = train(_train_cfg(synth_data, tmp_path / "split", flip=True, resume=True), model_cfg)
     assert (second.start_iteration, second.iteration) == (3, 6) and whole.iteration == 6
