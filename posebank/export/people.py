@@ -207,12 +207,13 @@ def finite_or_zero(values: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
 def image_ids(people: People) -> tuple[npt.NDArray[np.int64], bool]:
     """(N,) an id per image, and whether they are the source's own.
 
-    The source's image ids are kept when every person has one and they name images one to one (a
-    single source); otherwise (several datasets, or a source without ids) images are numbered 1.. in
-    order of first appearance, and the source ids stay beside them.
+    The source's image ids are kept when every person has one, they are positive (COCO's ids; MPII's
+    and LSP's 0-based indices are not, and tools read id 0 as "none") and they name images one to one
+    (a single source); otherwise images are numbered 1.. in order of first appearance, and the source
+    ids stay beside them (source_image_id).
     """
     keys = [f"{d}\0{i}" for d, i in zip(people.dataset.tolist(), people.image.tolist())]
-    if (people.source_image_id >= 0).all():
+    if (people.source_image_id >= 1).all():
         pairs = set(zip(keys, people.source_image_id.tolist()))
         if len(pairs) == len(set(keys)) == len({i for _, i in pairs}):
             return people.source_image_id.copy(), True

@@ -269,3 +269,15 @@ def test_annotate_records_its_images_root_for_train(outputs: dict[str, Path], tm
     message = no_split_message([ShardSource(out, images), ShardSource(outputs["mpii_mat"], images)], "train2017")
     assert "no images of split 'train2017'" in message and "splits present: test, train, val" in message
     assert "--split" in message
+
+
+def test_zero_based_source_indices_are_not_coco_ids(outputs: dict[str, Path], tmp_path: Path) -> None:
+    """MPII's annolist index starts at 0: COCO ids are renumbered from 1, the index stays in source_image_id."""
+    out = tmp_path / "mpii.json"
+    export_annotations(ExportConfig(annotations=(str(outputs["mpii_mat"]),), format="coco", out=str(out)))
+    doc = json.loads(out.read_text())
+    assert [im["id"] for im in doc["images"]] == [1, 2, 3, 4]
+    assert [im["source_image_id"] for im in doc["images"]] == [0, 1, 2, 3]
+    assert [a["image_id"] for a in doc["annotations"]] == [1, 1, 2, 3, 4, 4]
+    assert [a["id"] for a in doc["annotations"]] == [1, 2, 3, 4, 5, 6]
+    assert [(a["source_image_id"], a["person"]) for a in doc["annotations"]][:2] == [(0, 0), (0, 1)]
