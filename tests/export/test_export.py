@@ -281,3 +281,28 @@ def test_zero_based_source_indices_are_not_coco_ids(outputs: dict[str, Path], tm
     assert [a["image_id"] for a in doc["annotations"]] == [1, 1, 2, 3, 4, 4]
     assert [a["id"] for a in doc["annotations"]] == [1, 2, 3, 4, 5, 6]
     assert [(a["source_image_id"], a["person"]) for a in doc["annotations"]][:2] == [(0, 0), (0, 1)]
+
+
+def test_shards_without_source_ids_still_verify(outputs: dict[str, Path]) -> None:
+    """Shards written before the source-id columns existed stay valid; the new columns are typed when present."""
+    from posebank.verify import verify_output
+
+    report = verify_output(outputs["coco"])
+    assert not report.problems, report.problems
+    table = _table(outputs["coco"])
+    old = table.drop_columns(list(SOURCE_ID_COLUMNS))
+    validate(old, annotations_schema(13), path="old", optional=SOURCE_ID_COLUMNS)
+    with pytest.raises(InputError, match="missing column 'source_format'"):
+        validate(old, annotations_schema(13), path="old")
+
+
+def test_export_reads_shards_without_source_ids(outputs: dict[str, Path], tmp_path: Path) -> None:
+    table = _table(outputs["coco"])
+    old = tmp_path / "old" / "part-00000.parquet"
+    old.parent.mkdir()
+    pq.write_table(table.drop_columns(list(SOURCE_ID_COLUMNS)), old)
+    out = tmp_path / "old.npz"
+    export_annotations(ExportConfig(annotations=(str(old.parent),), format="npz", out=str(out)))
+    with np.load(out) as z:
+        assert (z["source_image_id"] == -1).all() and (z["source_annotation_id"] == -1).all()
+        assert z["keypoints2d"].shape == (table.num_rows, 13, 3)
