@@ -235,16 +235,18 @@ def fit_to_annotation(
     # The linear terms' normal matrix is diagonal: 1/sigma_2d^2 on the annotated x, y, 1/sigma_prior^2 everywhere.
     diag = np.full((q, j, 3), 1.0 / sigma_prior**2)
     diag[..., :2] += m[..., None] / sigma_2d**2
-    eye = np.eye(3 * j)
+    diagonal = np.arange(3 * j)
+    # Batched matmul, not einsum: einsum's unoptimised loops took half the labelling time (BENCHMARKS.md).
     for _ in range(iterations):
-        d = np.einsum("bj,qjc->qbc", incidence, x)
+        d = np.matmul(incidence, x)  # (Q, B, 3)
         length = np.linalg.norm(d, axis=-1)
         u = d / np.maximum(length, 1e-9)[..., None]
         r_bone = (length - bone_lengths) / sigma_bone
         g = (incidence[None, :, :, None] * u[:, :, None, :]).reshape(q, len(bones), 3 * j) / sigma_bone  # dr/dX
         grad = (x - prior) / sigma_prior**2
         grad[..., :2] += m[..., None] * (x[..., :2] - target_2d) / sigma_2d**2
-        grad = grad.reshape(q, 3 * j) + np.einsum("qbn,qb->qn", g, r_bone)
-        h = np.einsum("qbn,qbm->qnm", g, g) + diag.reshape(q, 3 * j)[:, :, None] * eye
+        grad = grad.reshape(q, 3 * j) + np.matmul(r_bone[:, None, :], g)[:, 0]
+        h = np.matmul(g.transpose(0, 2, 1), g)
+        h[:, diagonal, diagonal] += diag.reshape(q, 3 * j)
         x = x - np.linalg.solve(h, grad[..., None])[..., 0].reshape(q, j, 3)
     return x
