@@ -8,6 +8,7 @@ by the pseudo-3D match, 2 where annotated, 0 where neither), `keypoints_3d` ([X,
 when unmatched), `flags`, `match_distance`, `error_estimate_mm`, and the source ids. `bbox` is the completed
 pose's box with its 10% margin, [x, y, w, h]. The category holds the skeleton's keypoint names and its
 bones (1-based index pairs, as COCO's), and the file's `posebank` entry the skeleton, units and provenance.
+Pixels are written to 0.001 px and metres to 1 µm (people.PX_DECIMALS, M_DECIMALS).
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ import numpy as np
 
 from ..provenance import atomic_path
 from ..skeleton import Skeleton
-from .people import People, annotation_ids, finite_or_zero, image_ids, skeleton_info, units_and_frames
+from .people import People, annotation_ids, image_ids, json_m, json_px, skeleton_info, units_and_frames
 
 
 def _none_if_nan(v: float) -> float | None:
     return None if not np.isfinite(v) else float(v)
+
+
+def _triplets(xy: np.ndarray, flag: np.ndarray) -> list[float | int]:
+    """COCO's flat [x, y, v] * J: coordinates as floats, the flag as an integer."""
+    return [value for (x, y), f in zip(xy.tolist(), flag.tolist()) for value in (x, y, int(f))]
 
 
 def coco_document(people: People, skeleton: Skeleton, provenance: dict[str, Any]) -> dict[str, Any]:
@@ -44,24 +50,25 @@ def coco_document(people: People, skeleton: Skeleton, provenance: dict[str, Any]
             }  # fmt: skip
     visible, occluded = people.visible, people.occluded
     v = np.where(visible, np.where(occluded, 1, 2), 0)
-    xy = np.where(visible[..., None], finite_or_zero(people.pose_2d), 0.0)
+    xy = np.where(visible[..., None], json_px(people.pose_2d), 0.0)
     done = np.isfinite(people.pose_2d).all(-1)
     c = np.where(visible, 2, np.where(people.completed, 1, 0))
-    completed_xy = np.where(done[..., None], finite_or_zero(people.pose_2d), 0.0)
+    completed_xy = np.where(done[..., None], json_px(people.pose_2d), 0.0)
+    has_box = np.isfinite(people.box_full).all(1)
+    box = json_px(people.box_full)
+    xywh = np.round(np.c_[box[:, :2], box[:, 2:] - box[:, :2]], 3)
     annotations = []
     for i in range(len(people)):
-        x0, y0, x1, y1 = (float(b) for b in people.box_full[i])
-        has_box = np.isfinite([x0, y0, x1, y1]).all()
         has_3d = bool(np.isfinite(people.pose_3d[i]).all())
         annotations.append({
             "id": int(ann_ids[i]), "image_id": int(img_ids[i]), "category_id": 1,
-            "keypoints": np.concatenate([xy[i], v[i][:, None]], axis=1).reshape(-1).tolist(),
+            "keypoints": _triplets(xy[i], v[i]),
             "num_keypoints": int(visible[i].sum()),
-            "bbox": [x0, y0, x1 - x0, y1 - y0] if has_box else [0.0, 0.0, 0.0, 0.0],
-            "area": (x1 - x0) * (y1 - y0) if has_box else 0.0,
+            "bbox": xywh[i].tolist() if has_box[i] else [0.0, 0.0, 0.0, 0.0],
+            "area": round(float(xywh[i, 2] * xywh[i, 3]), 3) if has_box[i] else 0.0,
             "iscrowd": 0,
-            "keypoints_completed": np.concatenate([completed_xy[i], c[i][:, None]], axis=1).reshape(-1).tolist(),
-            "keypoints_3d": people.pose_3d[i].astype(np.float64).reshape(-1).tolist() if has_3d else None,
+            "keypoints_completed": _triplets(completed_xy[i], c[i]),
+            "keypoints_3d": json_m(people.pose_3d[i]).reshape(-1).tolist() if has_3d else None,
             "flags": people.flags[i],
             "match_distance": _none_if_nan(people.match_distance[i]),
             "error_estimate_mm": _none_if_nan(people.error_estimate[i]),

@@ -9,7 +9,8 @@ img_id, img_path, width, height, bbox (1, 4) x0 y0 x1 y1 px, bbox_score, num_key
 px (the completed pose: hidden joints from the pseudo-3D match, 0 where a pose could not be completed),
 keypoints_visible (1, J) 1 = annotated, keypoints_completed (1, J), keypoints_occluded (1, J),
 keypoints_3d (1, J, 3) m and keypoints_3d_visible (1, J) (0 and 0 for unmatched people), category_id,
-iscrowd, id, flags, match_distance, error_estimate_mm, dataset, split and the source ids.
+iscrowd, id, flags, match_distance, error_estimate_mm, dataset, split and the source ids. Pixels are
+written to 0.001 px and metres to 1 µm (people.PX_DECIMALS, M_DECIMALS).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..provenance import atomic_path
 from ..skeleton import Skeleton
-from .people import People, annotation_ids, finite_or_zero, image_ids, skeleton_info, units_and_frames
+from .people import People, annotation_ids, image_ids, json_m, json_px, skeleton_info, units_and_frames
 
 _LEFT, _RIGHT, _CENTRE = [0, 255, 0], [255, 128, 0], [51, 153, 255]  # mmpose's usual limb colours
 
@@ -67,23 +68,22 @@ def mmpose_document(people: People, skeleton: Skeleton, provenance: dict[str, An
     img_ids, _ = image_ids(people)
     ann_ids, _ = annotation_ids(people)
     done = np.isfinite(people.pose_2d).all(-1)
-    xy = np.where(done[..., None], finite_or_zero(people.pose_2d), 0.0)
+    xy = np.where(done[..., None], json_px(people.pose_2d), 0.0)
     data_list = []
     for i in range(len(people)):
-        box = people.box_full[i].astype(np.float64)
         has_3d = bool(np.isfinite(people.pose_3d[i]).all())
         j = people.visible.shape[1]
         data_list.append({
             "id": int(ann_ids[i]), "img_id": int(img_ids[i]), "img_path": str(people.image[i]),
             "width": int(people.image_width[i]) if people.image_width[i] >= 0 else None,
             "height": int(people.image_height[i]) if people.image_height[i] >= 0 else None,
-            "bbox": [finite_or_zero(box).tolist()], "bbox_score": [1.0],
+            "bbox": [json_px(people.box_full[i]).tolist()], "bbox_score": [1.0],
             "num_keypoints": int(people.visible[i].sum()),
             "keypoints": [xy[i].tolist()],
             "keypoints_visible": [people.visible[i].astype(np.float64).tolist()],
             "keypoints_completed": [people.completed[i].astype(np.float64).tolist()],
             "keypoints_occluded": [people.occluded[i].astype(np.float64).tolist()],
-            "keypoints_3d": [people.pose_3d[i].astype(np.float64).tolist() if has_3d else [[0.0] * 3] * j],
+            "keypoints_3d": [json_m(people.pose_3d[i]).tolist() if has_3d else [[0.0] * 3] * j],
             "keypoints_3d_visible": [[1.0 if has_3d else 0.0] * j],
             "category_id": 1, "iscrowd": 0, "flags": people.flags[i],
             "match_distance": float(people.match_distance[i]) if np.isfinite(people.match_distance[i]) else None,

@@ -196,12 +196,30 @@ def units_and_frames(people: People) -> dict[str, Any]:
         "pose_3d": "m, the matched bank view's camera frame (x right, y down, z forward), centred on the "
         "mean of the hips and shoulders (pseudo ground truth; posebank annotate)",
         "bbox": "px, the completed pose's box with a 10% margin",
+        "json_decimals": {"px": PX_DECIMALS, "m": M_DECIMALS},  # JSON rounding; the .npz holds float32 as stored
     }
 
 
 def finite_or_zero(values: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     """NaN -> 0 (the value JSON formats and COCO write for a joint without coordinates)."""
     return np.where(np.isfinite(values), values, 0.0).astype(np.float64)
+
+
+# JSON exports write pixels to 0.001 px and metres to 1 µm: the float32 values printed in full would
+# read 301.1499938964844 for the source's 301.15 (and make COCO train's file twice the size); the
+# .npz keeps the float32 values exactly.
+PX_DECIMALS = 3
+M_DECIMALS = 6
+
+
+def json_px(values: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Pixels for JSON: NaN -> 0, rounded to PX_DECIMALS."""
+    return np.round(finite_or_zero(values), PX_DECIMALS)
+
+
+def json_m(values: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Metres for JSON: NaN -> 0, rounded to M_DECIMALS."""
+    return np.round(finite_or_zero(values), M_DECIMALS)
 
 
 def image_ids(people: People) -> tuple[npt.NDArray[np.int64], bool]:

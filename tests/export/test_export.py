@@ -26,6 +26,7 @@ from posebank.skeleton import get_skeleton
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEMO = FIXTURES / "demo" / "cmu"
 J13 = get_skeleton("j13")
+PX, M = 0.5e-3 + 1e-9, 0.5e-6 + 1e-12  # the JSON exports' rounding: 0.001 px, 1 µm
 
 
 @pytest.fixture(scope="module")
@@ -142,17 +143,17 @@ def test_coco_export_round_trip(outputs: dict[str, Path], tmp_path: Path) -> Non
     kp = np.array([a["keypoints"] for a in doc["annotations"]]).reshape(n, 13, 3)
     vis, occ = ref["visible"], ref["occluded"]
     np.testing.assert_array_equal(kp[..., 2], np.where(vis, np.where(occ, 1, 2), 0))
-    np.testing.assert_array_equal(kp[..., :2][vis], ref["pose_2d"][vis].astype(np.float64))
+    np.testing.assert_allclose(kp[..., :2][vis], ref["pose_2d"][vis], rtol=0, atol=PX)
     assert (kp[..., :2][~vis] == 0).all()
     done = np.array([a["keypoints_completed"] for a in doc["annotations"]]).reshape(n, 13, 3)
     finite = np.isfinite(ref["pose_2d"]).all(-1)
-    np.testing.assert_array_equal(done[..., :2][finite], ref["pose_2d"][finite].astype(np.float64))
+    np.testing.assert_allclose(done[..., :2][finite], ref["pose_2d"][finite], rtol=0, atol=PX)
     np.testing.assert_array_equal(done[..., 2], np.where(vis, 2, np.where(finite, 1, 0)))
     for a, p3 in zip(doc["annotations"], ref["pose_3d"]):
         if np.isnan(p3).any():
             assert a["keypoints_3d"] is None and "too_few_joints" in a["flags"]
         else:
-            np.testing.assert_array_equal(np.array(a["keypoints_3d"]).reshape(13, 3), p3.astype(np.float64))
+            np.testing.assert_allclose(np.array(a["keypoints_3d"]).reshape(13, 3), p3, rtol=0, atol=M)
     # COCO's own ids survive: annotation id, image id, file name.
     source = json.loads(outputs["coco_json"].read_text())
     people = [a for a in source["annotations"] if a["category_id"] == 1]
@@ -163,7 +164,16 @@ def test_coco_export_round_trip(outputs: dict[str, Path], tmp_path: Path) -> Non
     xywh = np.c_[box[:, :2], box[:, 2:] - box[:, :2]]
     known = np.isfinite(box).all(1)  # the two people without keypoints have no box: [0, 0, 0, 0]
     assert known.sum() == n - 2
-    np.testing.assert_allclose(np.array([a["bbox"] for a in doc["annotations"]]), np.where(known[:, None], xywh, 0.0))
+    np.testing.assert_allclose(np.array([a["bbox"] for a in doc["annotations"]]), np.where(known[:, None], xywh, 0.0),
+                               rtol=0, atol=2 * PX)  # fmt: skip
+    # The annotated joints are the source file's own numbers (COCO's integers), joint by joint, by name.
+    coco_names = source["categories"][0]["keypoints"]
+    for a, src in zip(doc["annotations"], people):
+        for j, name in enumerate(J13.joint_names):
+            if name in coco_names:
+                k = coco_names.index(name)
+                x, y, v = src["keypoints"][3 * k : 3 * k + 3]
+                assert a["keypoints"][3 * j : 3 * j + 3] == ([x, y, v] if v > 0 else [0, 0, 0])
     (cat,) = doc["categories"]
     assert cat["keypoints"] == list(J13.joint_names) and [tuple(np.subtract(b, 1)) for b in cat["skeleton"]] == list(J13.bones)
     _skeleton_ok(doc["posebank"]["skeleton"])
@@ -184,13 +194,14 @@ def test_mmpose_export_round_trip(outputs: dict[str, Path], tmp_path: Path) -> N
     vis = np.array([i["keypoints_visible"] for i in items])[:, 0].astype(bool)
     np.testing.assert_array_equal(vis, ref["visible"])
     finite = np.isfinite(ref["pose_2d"]).all(-1)
-    np.testing.assert_array_equal(kp[finite], ref["pose_2d"][finite].astype(np.float64))
+    np.testing.assert_allclose(kp[finite], ref["pose_2d"][finite], rtol=0, atol=PX)
     k3 = np.array([i["keypoints_3d"] for i in items])[:, 0]
     has_3d = np.isfinite(ref["pose_3d"]).all(axis=(1, 2))
-    np.testing.assert_array_equal(k3[has_3d], ref["pose_3d"][has_3d].astype(np.float64))
+    np.testing.assert_allclose(k3[has_3d], ref["pose_3d"][has_3d], rtol=0, atol=M)
     assert [i["split"] for i in items] == ["train"] * 4 + ["test"] * 2 + ["val"] * 40
     assert [i["source_image_id"] for i in items] == ref["source_image_id"].tolist()
-    assert [i["bbox"][0] for i in items] == np.where(np.isfinite(ref["box_full"]), ref["box_full"], 0).astype(np.float64).tolist()
+    np.testing.assert_allclose([i["bbox"][0] for i in items], np.where(np.isfinite(ref["box_full"]), ref["box_full"], 0),
+                               rtol=0, atol=PX)  # fmt: skip
     # Two MPII files share annolist indices: image ids are renumbered, one id per image name.
     by_name = {}
     for i in items:
