@@ -21,7 +21,8 @@ Engines (SearchConfig.engine), all exact except faiss-ivf, all equal to "numpy" 
 - "faiss": faiss.knn on a rescaled copy of each bank block per mask group (faiss GPU when present).
 - "faiss-ivf": approximate; k-means cells of full-body-normalised poses, cells chosen per query by
   masked distance to their centroids, exact masked scoring inside them (approximate.py). Build the
-  index once with approximate.build_ivf_index when searching one bank repeatedly.
+  index once with approximate.build_ivf_index when searching one bank repeatedly; annotate stores it
+  beside the bank, keyed by the bank's content and the index parameters (ivf_store.py), and reuses it.
 - "auto": torch when a CUDA GPU is present, else "blas" (BENCHMARKS.md, bench/bench_search.py).
 
 Exactness and ties: the fast engines rank by float32 cosines, then recompute the distances of the
