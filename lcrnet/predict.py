@@ -36,25 +36,6 @@ T = TypeVar("T")
 ProgressFactory = Callable[[Iterable[T], str, int], Iterator[T]]
 
 
-def predictions_schema(num_joints: int):  # noqa: ANN201 -- pyarrow.Schema (imported lazily)
-    """Schema of predictions.parquet: one row per detected person."""
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            pa.field("image", pa.string(), nullable=False),  # the image path as given
-            pa.field("image_width", pa.int32(), nullable=False),
-            pa.field("image_height", pa.int32(), nullable=False),
-            pa.field("person", pa.int32(), nullable=False),  # rank in the image, 0 = best score
-            pa.field("score", pa.float32(), nullable=False),  # rescored class score (NMS) or sum over the mode (PPI)
-            pa.field("label", pa.int32(), nullable=False),  # pose class 1..2K (K+1..2K: upper-body anchors)
-            pa.field("box", pa.list_(pa.float32(), 4), nullable=False),  # pose box x0, y0, x1, y1 px
-            pa.field("pose_2d", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # px
-            pa.field("pose_3d", pa.list_(pa.float32(), num_joints * 3), nullable=False),  # m, body-centred
-        ]
-    )
-
-
 @dataclass
 class PredictReport:
     """What a predict run wrote."""
@@ -179,7 +160,7 @@ def _write_parquet(
     cfg: PredictConfig,
     checkpoint: dict[str, Any],
 ) -> Path:
-    from posebank.shards import make_table, write_table_atomic
+    from posebank.shards import make_table, predictions_schema, write_table_atomic
 
     j = skeleton.num_joints
     shapes = {"box": (4,), "pose_2d": (j, 2), "pose_3d": (j, 3)}

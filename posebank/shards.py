@@ -111,6 +111,27 @@ def annotations_schema(num_joints: int) -> pa.Schema:
 SOURCE_ID_COLUMNS = ("source_format", "source_row", "source_image_id", "source_annotation_id")
 
 
+def predictions_schema(num_joints: int) -> pa.Schema:
+    """Schema of predictions.parquet (`posebank predict`): one row per detected person.
+
+    pose_2d: (J, 2) float32 px, image frame (origin top-left, x right, y down); pose_3d: (J, 3)
+    float32 m, camera frame (x right, y down, z forward), body-centred; box: x0, y0, x1, y1 px.
+    """
+    return pa.schema(
+        [
+            pa.field("image", pa.string(), nullable=False),  # the image path as given
+            pa.field("image_width", pa.int32(), nullable=False),
+            pa.field("image_height", pa.int32(), nullable=False),
+            pa.field("person", pa.int32(), nullable=False),  # rank in the image, 0 = best score
+            pa.field("score", pa.float32(), nullable=False),  # rescored class score (NMS) or sum over the mode (PPI)
+            pa.field("label", pa.int32(), nullable=False),  # pose class 1..2K (K+1..2K: upper-body anchors)
+            pa.field("box", pa.list_(pa.float32(), 4), nullable=False),  # pose box x0, y0, x1, y1 px
+            pa.field("pose_2d", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # px
+            pa.field("pose_3d", pa.list_(pa.float32(), num_joints * 3), nullable=False),  # m, body-centred
+        ]
+    )
+
+
 def with_metadata(schema: pa.Schema, metadata: dict[str, Any]) -> pa.Schema:
     """Attach posebank metadata (values JSON-encoded, keys prefixed "posebank.") to a schema."""
     meta = {f"{META_PREFIX}{k}".encode(): json.dumps(v).encode() for k, v in metadata.items()}

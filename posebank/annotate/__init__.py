@@ -31,7 +31,7 @@ from ..progress import ProgressFactory, no_progress
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
 from ..parts import part_range
 from ..search import SearchConfig, resolve_engine
-from ..skeleton import Skeleton
+from ..skeleton import Skeleton, upper_body_mask
 from .complete import complete_2d, masked_centre_scale, match_spread
 from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses
 from .matching import QuerySet, block_rows_for_memory, gather_matches, search_bank_sets
@@ -232,8 +232,7 @@ def boxes(pose_2d: npt.NDArray[np.floating], visible: npt.NDArray[np.bool_], ske
     the visible ones only where the pose could not be completed)."""
     finite = np.isfinite(pose_2d).all(-1)
     use = np.where(finite.all(1, keepdims=True), finite, visible & finite)
-    upper = use.copy()
-    upper[:, list(skeleton.lower_body)] = False
+    upper = use & upper_body_mask(skeleton)
     xy = np.where(use[..., None], pose_2d, 0.0)
     full_box = np.where(use.any(1, keepdims=True), pose_box(xy, use), np.nan)
     upper_box = np.where(upper.any(1, keepdims=True), pose_box(xy, upper), np.nan)

@@ -27,7 +27,7 @@ from ..config import to_dict
 from ..errors import InputError, OutputConflictError
 from ..progress import ProgressFactory, no_progress
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file, write_json_atomic
-from ..skeleton import Skeleton, body_centre, get_skeleton
+from ..skeleton import Skeleton, body_centre, get_skeleton, upper_body_mask
 from .canonical import h36m_to_canonical
 from .dataset import H36MData, camera_sequences, camera_views, open_h36m
 from .names import image_path, image_size
@@ -182,9 +182,7 @@ def annotate_h36m(
         n = len(rows)
         pose_2d = np.stack(rows.pose_2d)
         full = pose_box(pose_2d)
-        upper_mask = np.ones(skeleton.num_joints, bool)
-        upper_mask[list(skeleton.lower_body)] = False
-        upper = pose_box(pose_2d, np.broadcast_to(upper_mask, pose_2d.shape[:2]))
+        upper = pose_box(pose_2d, np.broadcast_to(upper_body_mask(skeleton), pose_2d.shape[:2]))
         columns = {
             "dataset": ["h36m"] * n, "split": rows.split, "image": rows.image,
             "image_width": [None if w < 0 else w for w in rows.width],

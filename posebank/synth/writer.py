@@ -38,7 +38,7 @@ from ..boxes import pose_box
 from ..errors import InputError
 from ..jobs import JobSpec, OutputFolder
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
-from ..skeleton import Skeleton
+from ..skeleton import Skeleton, upper_body_mask
 from .body import HEAD_SIZE_M, BodyModel, body_model
 from .config import SynthConfig
 from .render import Labels, label_scene
@@ -177,7 +177,7 @@ def _shard_table(rows: _ShardRows, config: SynthConfig, skeleton: Skeleton, meta
     j = skeleton.num_joints
     n = len(rows.person)
     pose_2d = np.concatenate(rows.pose_2d) if n else np.zeros((0, j, 2))
-    upper = np.array([k not in skeleton.lower_body for k in range(j)])
+    upper = upper_body_mask(skeleton)
     width, height = config.size
     columns = {
         "dataset": ["synth"] * n,
