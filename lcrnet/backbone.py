@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v3_large, resnet18, resnet34, resnet50
 from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.backbone_utils import _mobilenet_extractor, _resnet_fpn_extractor
+from torchvision.models.detection.backbone_utils import BackboneWithFPN, _mobilenet_extractor
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
 
 from .config import ModelConfig
@@ -127,18 +128,28 @@ def _freeze_resnet(resnet: nn.Module, trainable_layers: int) -> None:
 
 
 def build_resnet_fpn(cfg: ModelConfig) -> DetectorParts:
-    """ResNet-18/34/50 + FPN (256 channels, 5 levels), 7x7 multi-level RoIAlign, flattened (256 * 7 * 7).
+    """ResNet-18/34/50 + FPN (ModelConfig.fpn_channels, 5 levels), 7x7 multi-level RoIAlign, flattened
+    (fpn_channels * 7 * 7).
 
-    torchvision's own FPN extractor (as fasterrcnn_resnet50_fpn), over a network built here so that
-    no weights are downloaded and the normalisation is ours.
+    torchvision's FPN (as fasterrcnn_resnet50_fpn: layer1-4 and a max-pooled level), over a network
+    built here so that no weights are downloaded and the normalisation is ours.
     """
-    backbone = _resnet_fpn_extractor(_resnet(cfg), cfg.trainable_layers, norm_layer=None)
+    resnet = _resnet(cfg)
+    _freeze_resnet(resnet, cfg.trainable_layers)
+    stage2 = resnet.inplanes // 8  # layer1's output width (64 for ResNet-18/34, 256 for ResNet-50)
+    backbone = BackboneWithFPN(
+        resnet,
+        return_layers={f"layer{i}": str(i - 1) for i in range(1, 5)},
+        in_channels_list=[stage2 * 2 ** (i - 1) for i in range(1, 5)],
+        out_channels=cfg.fpn_channels,
+        extra_blocks=LastLevelMaxPool(),
+    )
     return DetectorParts(
         backbone=backbone,
         anchor_generator=_fpn_anchor_generator(cfg, 5),
         roi_pool=MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=7, sampling_ratio=2),
         box_features=nn.Flatten(),
-        feature_dim=256 * 7 * 7,
+        feature_dim=cfg.fpn_channels * 7 * 7,
     )
 
 

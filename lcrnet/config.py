@@ -38,6 +38,9 @@ class ModelConfig:
     # which small batches need); "batchnorm": live BatchNorm; "groupnorm": GroupNorm (from scratch only)
     backbone_norm: str = "auto"
     trainable_layers: int = 3  # ResNet stages trained, counted from layer4 down (0..5), as torchvision's detection models
+    # FPN width of the ResNet FPN backbones (torchvision's 256); the FPN and RPN 3x3 convolutions at stride 4
+    # cost more than ResNet-18 itself at 128 px, so the CPU preset halves it (MobileNet's FPN stays 256)
+    fpn_channels: int = 256
     # --- input transform (torchvision GeneralizedRCNNTransform) ---
     min_size: tuple[int, ...] = (800,)  # shorter image side after resizing; several values = random choice in training
     max_size: int = 1333  # cap on the longer side after resizing
@@ -102,6 +105,8 @@ class ModelConfig:
         levels = {"resnet50_c4": None, "mobilenet_v3_large_fpn": 3}.get(self.backbone, 5)
         if levels is not None and len(self.rpn_anchor_sizes) != levels:
             raise ValueError(f"{self.backbone} needs one RPN anchor size per level ({levels}), got {self.rpn_anchor_sizes}")
+        if self.fpn_channels < 1 or (self.backbone == "mobilenet_v3_large_fpn" and self.fpn_channels != 256):
+            raise ValueError(f"fpn_channels must be >= 1 (and 256 for mobilenet_v3_large_fpn), got {self.fpn_channels}")
         if self.ppi_iou_func not in PPI_IOU_FUNCS:
             raise ValueError(f"ppi_iou_func must be one of {PPI_IOU_FUNCS}, got {self.ppi_iou_func!r}")
         if self.ppi_selection not in PPI_SELECTIONS:

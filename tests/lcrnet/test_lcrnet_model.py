@@ -144,6 +144,25 @@ def test_light_backbone_weights_from_a_local_file(tmp_path, tiny_config, anchors
     assert isinstance(body.bn1, FrozenBatchNorm2d)  # pretrained: frozen statistics, as torchvision's detectors
 
 
+def test_fpn_width_is_torchvisions_by_default_and_configurable(tiny_config, anchors, scene) -> None:  # type: ignore[no-untyped-def]
+    from torchvision.models import resnet18
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+
+    # At 256 channels the FPN is torchvision's own (fasterrcnn_resnet50_fpn's extractor), parameter for parameter.
+    ours = build_model(tiny_config(backbone="resnet18_fpn", trainable_layers=5, rpn_anchor_sizes=(16, 32, 48, 64, 96)), anchors)
+    theirs = _resnet_fpn_extractor(resnet18(weights=None, norm_layer=lambda c: torch.nn.GroupNorm(32, c)), 5)
+    assert {k: v.shape for k, v in ours.backbone.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    narrow = build_model(tiny_config(backbone="resnet18_fpn", fpn_channels=64, trainable_layers=5,
+                                     rpn_anchor_sizes=(16, 32, 48, 64, 96)), anchors)  # fmt: skip
+    images, targets = _batch(scene)
+    features = narrow.backbone(images[0][None])
+    assert [f.shape[1] for f in features.values()] == [64] * 5
+    losses = narrow.train()(images, targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(ValueError, match="fpn_channels"):
+        tiny_config(backbone="mobilenet_v3_large_fpn", rpn_anchor_sizes=(16, 48, 96), fpn_channels=128)
+
+
 def test_rpn_sizes_must_match_the_feature_levels(tiny_config) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=r"mobilenet_v3_large_fpn needs one RPN anchor size per level \(3\)"):
         tiny_config(backbone="mobilenet_v3_large_fpn", rpn_anchor_sizes=(16, 32, 48, 64, 96))
