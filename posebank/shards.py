@@ -80,10 +80,10 @@ def annotations_schema(num_joints: int) -> pa.Schema:
             pa.field("image_width", pa.int32(), nullable=True),
             pa.field("image_height", pa.int32(), nullable=True),
             pa.field("person", pa.int32(), nullable=False),  # index of the person in its image
-            pa.field("pose_2d", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # completed, px
-            pa.field("visible", pa.list_(pa.bool_(), num_joints), nullable=False),  # annotated (the query mask)
-            pa.field("occluded", pa.list_(pa.bool_(), num_joints), nullable=False),  # the source's flag
-            pa.field("pose_3d", pa.list_(pa.float32(), num_joints * 3), nullable=True),  # pseudo ground truth, m
+            pa.field("pose_2d", pa.list_(pa.float32(), num_joints * 2), nullable=False),  # (J, 2) completed, px
+            pa.field("visible", pa.list_(pa.bool_(), num_joints), nullable=False),  # (J,) annotated (the query mask)
+            pa.field("occluded", pa.list_(pa.bool_(), num_joints), nullable=False),  # (J,) the source's flag
+            pa.field("pose_3d", pa.list_(pa.float32(), num_joints * 3), nullable=True),  # (J, 3) pseudo ground truth, m
             pa.field("match_pose_id", pa.int64(), nullable=True),
             pa.field("match_view_id", pa.int32(), nullable=True),
             pa.field("match_distance", pa.float32(), nullable=True),
@@ -94,7 +94,7 @@ def annotations_schema(num_joints: int) -> pa.Schema:
             pa.field("head_box", box, nullable=True),  # MPII, for PCKh
             pa.field("head_size", pa.float32(), nullable=True),  # PCKh normaliser, px (MPII: 0.6 x head-box diagonal)
             pa.field("flags", pa.list_(pa.string()), nullable=False),  # e.g. too_few_joints, left_right_swap
-            pa.field("source_pose_2d", pa.list_(pa.float32()), nullable=True),  # original, source order, (x, y)*
+            pa.field("source_pose_2d", pa.list_(pa.float32()), nullable=True),  # (Js, 2) original px, source order
             # Source ids (SOURCE_ID_COLUMNS), null where the source has none (synth, h36m):
             pa.field("source_format", pa.string(), nullable=True),  # the layout read: mpii_release_mat, coco_json, ...
             pa.field("source_row", pa.int64(), nullable=True),  # 0-based position among the file's people
