@@ -7,7 +7,7 @@ groups with the release's boxes (joints' box clipped to the image, pixel-index a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,53 +173,87 @@ def ppi(
     device = poses_2d.device
     # Sequential and branchy: run it on the CPU (at most pre_integration_top_n proposals per image).
     poses_2d, poses_3d, scores, labels = (t.detach().cpu() for t in (poses_2d, poses_3d, scores, labels))
-    out_2d, out_3d, out_scores, out_labels = [], [], [], []
+    people: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
     if n > 0:
         joints = torso_head if config.iou_func == "bbox_torsohead" else None
         boxes = grouping_boxes(poses_2d.float(), image_size, joints)
         overlaps = (pixel_iou(boxes, boxes) > config.iou_thresh).numpy()
-        joint_factor = torch.ones((n, j), dtype=poses_2d.dtype)
-        upper_rows = torch.where(upper.detach().cpu().bool())[0]
-        joint_factor[upper_rows[:, None], torch.tensor(list(lower_body), dtype=torch.int64)] = config.upper_leg_weight
-        order = scores.argsort(descending=True, stable=True).numpy()
-        ungrouped = np.ones(n, dtype=bool)
-        for top in order:
-            if not ungrouped[top]:
-                continue
-            group = ungrouped & overlaps[top]
-            group[top] = True
-            ungrouped &= ~group
-            members = order[group[order]]  # the group, highest score first
+        joint_factor = _leg_factors(upper, lower_body, (n, j), poses_2d.dtype, config.upper_leg_weight)
+        for members in _groups(overlaps, scores):
             modes = _modes(members, poses_3d, scores, config)
             if config.selection == "best_mode":
                 modes = [max(modes, key=lambda mode: float(scores[mode].sum()))]  # first of equals, as argmax
             for mode in modes:
-                weights = scores[mode, None] * joint_factor[mode]  # (m, J), eq. 8 with the leg factor
-                norm = weights.sum(dim=0).clamp(min=torch.finfo(weights.dtype).tiny)
-                total = scores[mode].sum()
-                if float(total) <= config.min_person_score:
-                    continue
-                out_2d.append((weights[..., None] * poses_2d[mode]).sum(dim=0) / norm[:, None])
-                out_3d.append((weights[..., None] * poses_3d[mode]).sum(dim=0) / norm[:, None])
-                out_scores.append(total)
-                out_labels.append(labels[mode[0]])
-    if not out_scores:
-        merged = {
+                person = _average_mode(mode, poses_2d, poses_3d, scores, labels, joint_factor, config.min_person_score)
+                if person is not None:
+                    people.append(person)
+    return {k: v.to(device) for k, v in _ranked(people, poses_2d, poses_3d, scores, labels).items()}
+
+
+def _leg_factors(
+    upper: torch.Tensor, lower_body: Sequence[int], shape: tuple[int, int], dtype: torch.dtype, weight: float
+) -> torch.Tensor:
+    """(N, J) factor of each proposal's joints in a mode's average: `weight` on the lower-body joints
+    of upper-body proposals (their legs are hallucinated, sec 4.2), 1 elsewhere."""
+    factor = torch.ones(shape, dtype=dtype)
+    upper_rows = torch.where(upper.detach().cpu().bool())[0]
+    factor[upper_rows[:, None], torch.tensor(list(lower_body), dtype=torch.int64)] = weight
+    return factor
+
+
+def _groups(overlaps: np.ndarray, scores: torch.Tensor) -> Iterator[np.ndarray]:
+    """The groups of proposals, each as indices highest score first: the top-scoring proposal not yet
+    grouped takes every ungrouped proposal it overlaps (overlaps: (N, N) bool), until all are grouped."""
+    order = scores.argsort(descending=True, stable=True).numpy()
+    ungrouped = np.ones(len(order), dtype=bool)
+    for top in order:
+        if not ungrouped[top]:
+            continue
+        group = ungrouped & overlaps[top]
+        group[top] = True
+        ungrouped &= ~group
+        yield order[group[order]]
+
+
+def _average_mode(
+    mode: torch.Tensor, poses_2d: torch.Tensor, poses_3d: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+    joint_factor: torch.Tensor, min_person_score: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:  # fmt: skip
+    """One person from a mode (eq. 8): (pose_2d (J, 2), pose_3d (J, 3), score sum S, label of its top
+    proposal), its poses averaged with weights score x joint factor; None when S <= min_person_score."""
+    weights = scores[mode, None] * joint_factor[mode]  # (m, J), eq. 8 with the leg factor
+    norm = weights.sum(dim=0).clamp(min=torch.finfo(weights.dtype).tiny)
+    total = scores[mode].sum()
+    if float(total) <= min_person_score:
+        return None
+    pose_2d = (weights[..., None] * poses_2d[mode]).sum(dim=0) / norm[:, None]
+    pose_3d = (weights[..., None] * poses_3d[mode]).sum(dim=0) / norm[:, None]
+    return pose_2d, pose_3d, total, labels[mode[0]]
+
+
+def _ranked(
+    people: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]], poses_2d: torch.Tensor,
+    poses_3d: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The people as ppi's dict of stacked tensors, highest score first (empty tensors of the
+    proposals' dtypes when there is nobody)."""
+    j = poses_2d.shape[1]
+    if not people:
+        return {
             "pose_2d": poses_2d.new_zeros((0, j, 2)),
             "pose_3d": poses_3d.new_zeros((0, j, 3)),
             "scores": scores.new_zeros((0,)),
             "labels": labels.new_zeros((0,)),
         }
-    else:
-        merged_scores = torch.stack(out_scores)
-        rank = merged_scores.argsort(descending=True, stable=True)
-        merged = {
-            "pose_2d": torch.stack(out_2d)[rank],
-            "pose_3d": torch.stack(out_3d)[rank],
-            "scores": merged_scores[rank],
-            "labels": torch.stack(out_labels)[rank],
-        }
-    return {k: v.to(device) for k, v in merged.items()}
+    out_2d, out_3d, out_scores, out_labels = zip(*people)
+    merged_scores = torch.stack(out_scores)
+    rank = merged_scores.argsort(descending=True, stable=True)
+    return {
+        "pose_2d": torch.stack(out_2d)[rank],
+        "pose_3d": torch.stack(out_3d)[rank],
+        "scores": merged_scores[rank],
+        "labels": torch.stack(out_labels)[rank],
+    }
 
 
 def _modes(members: np.ndarray, poses_3d: torch.Tensor, scores: torch.Tensor, config: PPIConfig) -> list[torch.Tensor]:
