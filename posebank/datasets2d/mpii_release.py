@@ -23,6 +23,7 @@ Coordinates: px, MATLAB 1-based, as in the file (not shifted).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,62 +145,110 @@ def read_mpii_release(path: str | Path, *, images_root: Path | None = None) -> P
     """
     path = Path(path)
     joint_names = source_joint_order("mpii")
-    num_joints = len(joint_names)
     release = _load_release(path)
     annolist = _as_list(_field(release, "annolist", path, "RELEASE"))
     img_train = np.atleast_1d(np.asarray(_field(release, "img_train", path, "RELEASE"), dtype=np.float64)).ravel()
     if len(img_train) != len(annolist):
         raise InputError(path, f"RELEASE.img_train has {len(img_train)} entries, annolist {len(annolist)}")
-    single_person = _as_list(release.get("single_person"))
-    acts = _as_list(release.get("act"))
-    videos = [_text(v) for v in _as_list(release.get("video_list"))]
-
-    rows: dict[str, list[Any]] = {k: [] for k in (
-        "split", "image", "person", "record", "pose", "annotated", "occluded", "head_box", "objpos", "scale",
-        "single_person", "act_id", "video", "frame_sec")}  # fmt: skip
+    lists = _PerImage(_as_list(release.get("single_person")), _as_list(release.get("act")),
+                      [_text(v) for v in _as_list(release.get("video_list"))])  # fmt: skip
+    rows: dict[str, list[Any]] = {k: [] for k in _ROW_KEYS}
     images_without_people = 0
     for i, entry in enumerate(annolist):
-        where = f"annolist {i}"
-        name = _text(_field(_field(entry, "image", path, where), "name", path, where))
-        if not name:
-            raise InputError(path, "empty image name", record=where)
-        where = f"annolist {i} (image {name})"
-        if img_train[i] not in (0.0, 1.0):
-            raise InputError(path, f"img_train is {float(img_train[i])}, expected 0 or 1", record=where)
-        split = "train" if img_train[i] == 1.0 else "test"
-        singles = _single_person(single_person[i], path, where) if i < len(single_person) else set()
-        act_id = -1
-        if i < len(acts) and isinstance(acts[i], dict):
-            act = _number(acts[i].get("act_id"), "act_id", path, where)
-            act_id = -1 if act is None else int(act)
-        vididx = _number(entry.get("vididx"), "vididx", path, where)
-        video = videos[int(vididx) - 1] if vididx is not None and 1 <= vididx <= len(videos) else ""
-        frame_sec = _number(entry.get("frame_sec"), "frame_sec", path, where)
-
+        image = _image_info(lists, i, entry, img_train[i], path)
         rects = _as_list(entry.get("annorect"))
         if not rects:
             images_without_people += 1
         for j, rect in enumerate(rects):
-            rwhere = f"{where}, annorect {j}"
-            pose, annotated, occluded = _read_points(rect, num_joints, path, rwhere)
-            rows["split"].append(split)
-            rows["image"].append(name)
-            rows["person"].append(j)
-            rows["record"].append(i)
-            rows["pose"].append(pose)
-            rows["annotated"].append(annotated)
-            rows["occluded"].append(occluded)
-            rows["head_box"].append(_head_box(rect, path, rwhere))
-            rows["objpos"].append(_objpos(rect, path, rwhere))
-            rows["scale"].append(_or_nan(_number(rect.get("scale"), "scale", path, rwhere)))
-            rows["single_person"].append(j in singles)
-            rows["act_id"].append(act_id)
-            rows["video"].append(video)
-            rows["frame_sec"].append(_or_nan(frame_sec))
+            _append_person(rows, image, i, j, rect, len(joint_names), path)
     if images_without_people:
         LOG.info("%s: %d images have no annorect (no people)", path, images_without_people)
+    return _to_annotations(rows, path, joint_names, images_root)
 
-    n = len(rows["image"])
+
+# The per-person lists read_mpii_release collects, one entry per annorect.
+_ROW_KEYS = ("split", "image", "person", "record", "pose", "annotated", "occluded", "head_box", "objpos", "scale",
+             "single_person", "act_id", "video", "frame_sec")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _PerImage:
+    """RELEASE's lists indexed by annolist entry (read once): single_person, act, and video_list (as text)."""
+
+    single_person: list[Any]
+    acts: list[Any]
+    videos: list[str]
+
+
+@dataclass(frozen=True)
+class _Image:
+    """What an annolist entry says about its image, shared by its people.
+
+    Attributes:
+        name: the image file name; where: its record text for errors ("annolist i (image name)").
+        split: "train" (img_train 1) or "test" (0); singles: 0-based annorect indices listed in
+        RELEASE.single_person; act_id: -1 unknown; video: video_list entry ("" unknown);
+        frame_sec: None unknown.
+    """
+
+    name: str
+    where: str
+    split: str
+    singles: set[int]
+    act_id: int
+    video: str
+    frame_sec: float | None
+
+
+def _image_info(lists: _PerImage, i: int, entry: Any, img_train: float, path: Path) -> _Image:
+    """The image of annolist entry i: its name, split, single-person annorects, activity and video."""
+    where = f"annolist {i}"
+    name = _text(_field(_field(entry, "image", path, where), "name", path, where))
+    if not name:
+        raise InputError(path, "empty image name", record=where)
+    where = f"annolist {i} (image {name})"
+    if img_train not in (0.0, 1.0):
+        raise InputError(path, f"img_train is {float(img_train)}, expected 0 or 1", record=where)
+    single_person, acts, videos = lists.single_person, lists.acts, lists.videos
+    singles = _single_person(single_person[i], path, where) if i < len(single_person) else set()
+    act_id = -1
+    if i < len(acts) and isinstance(acts[i], dict):
+        act = _number(acts[i].get("act_id"), "act_id", path, where)
+        act_id = -1 if act is None else int(act)
+    vididx = _number(entry.get("vididx"), "vididx", path, where)
+    video = videos[int(vididx) - 1] if vididx is not None and 1 <= vididx <= len(videos) else ""
+    frame_sec = _number(entry.get("frame_sec"), "frame_sec", path, where)
+    split = "train" if img_train == 1.0 else "test"
+    return _Image(name, where, split, singles, act_id, video, frame_sec)
+
+
+def _append_person(
+    rows: dict[str, list[Any]], image: _Image, i: int, j: int, rect: Any, num_joints: int, path: Path
+) -> None:
+    """Append annorect j of annolist entry i (in `image`) to the per-person lists."""
+    rwhere = f"{image.where}, annorect {j}"
+    pose, annotated, occluded = _read_points(rect, num_joints, path, rwhere)
+    rows["split"].append(image.split)
+    rows["image"].append(image.name)
+    rows["person"].append(j)
+    rows["record"].append(i)
+    rows["pose"].append(pose)
+    rows["annotated"].append(annotated)
+    rows["occluded"].append(occluded)
+    rows["head_box"].append(_head_box(rect, path, rwhere))
+    rows["objpos"].append(_objpos(rect, path, rwhere))
+    rows["scale"].append(_or_nan(_number(rect.get("scale"), "scale", path, rwhere)))
+    rows["single_person"].append(j in image.singles)
+    rows["act_id"].append(image.act_id)
+    rows["video"].append(image.video)
+    rows["frame_sec"].append(_or_nan(image.frame_sec))
+
+
+def _to_annotations(
+    rows: dict[str, list[Any]], path: Path, joint_names: tuple[str, ...], images_root: Path | None
+) -> PersonAnnotations:
+    """The collected per-person lists as PersonAnnotations (head size from the head box; extras)."""
+    n, num_joints = len(rows["image"]), len(joint_names)
     head_box = np.asarray(rows["head_box"], dtype=np.float64).reshape(n, 4)
     head_size = HEAD_SIZE_BIAS * np.hypot(head_box[:, 2] - head_box[:, 0], head_box[:, 3] - head_box[:, 1])
     return build_annotations(
