@@ -246,14 +246,18 @@ def _block_rows(config: AnnotateConfig, engine: str, num_joints: int, num_rows: 
 
 
 def _job_spec(config: AnnotateConfig, engine: str, bank_sha: str, annotation_sha: str, num_joints: int,
-              num_rows: int) -> JobSpec:  # fmt: skip
+              num_rows: int, *, splits: list[str]) -> JobSpec:  # fmt: skip
     """Every setting that changes the labels, with the engine as resolved (auto picks by machine, and
     an approximate engine gives other matches), and the two inputs by content: the bank's manifest
     (which holds every shard's sha256) and the annotation file. Paths, --out and the block size
-    and the memory budget (memory only, for exact engines) stay out, so a moved job still resumes."""
+    and the memory budget (memory only, for exact engines) stay out, so a moved job still resumes.
+    `splits` (the split names of the rows) is there too: a split read from the file's name (valid.h5)
+    changes with a rename that leaves the content's sha256 alone, and shards of other splits must not
+    be reused."""
     skip = ("out", "bank", "annotation_file", "bank_block_rows", "memory_gb")
     settings = {k: v for k, v in to_dict(config).items() if k not in skip}
     settings["engine"] = engine
+    settings["splits"] = splits
     if engine == "faiss-ivf":  # one index per bank block: the block size changes approximate matches
         settings["ivf_block_rows"] = _block_rows(config, engine, num_joints, num_rows)
     return JobSpec("annotations", settings, {f"bank {MANIFEST}": bank_sha, "annotation file": annotation_sha},
@@ -291,7 +295,8 @@ def annotate(config: AnnotateConfig, *, overwrite: bool = False, progress: Progr
     search = SearchConfig(engine=config.engine, seed=config.seed)
     report = AnnotateReport(out=out, people=len(people), engine=resolve_engine(config.engine))
     bank_sha = sha256_file(bank.root / MANIFEST)
-    spec = _job_spec(config, report.engine, bank_sha, annotation_sha, skeleton.num_joints, bank.num_rows)
+    spec = _job_spec(config, report.engine, bank_sha, annotation_sha, skeleton.num_joints, bank.num_rows,
+                     splits=sorted(set(people.split.tolist())))  # fmt: skip
     with OutputFolder(out, spec, overwrite=overwrite) as job:
         manifest = _annotate(job, config, bank, people, canon, search, report, progress)
         job.finish(manifest)

@@ -317,3 +317,21 @@ def test_export_reads_shards_without_source_ids(outputs: dict[str, Path], tmp_pa
     with np.load(out) as z:
         assert (z["source_image_id"] == -1).all() and (z["source_annotation_id"] == -1).all()
         assert z["keypoints2d"].shape == (table.num_rows, 13, 3)
+
+
+def test_a_renamed_file_is_another_job(outputs: dict[str, Path], tmp_path: Path) -> None:
+    """valid.h5 copied as train.h5 has the same sha256 but other splits: its shards are not reused."""
+    from posebank.errors import OutputConflictError
+
+    annot = tmp_path / "annot"
+    annot.mkdir()
+    for name in ("train.h5", "train_images.txt"):
+        shutil.copy(outputs["h5"].parent / name.replace("train", "valid"), annot / name)
+    out = tmp_path / "mpii"
+    shutil.copytree(outputs["mpii_h5"], out)
+    config = AnnotateConfig(dataset="mpii", annotation_file=str(annot / "train.h5"), bank=str(outputs["bank"]),
+                            out=str(out), k=3)  # fmt: skip
+    with pytest.raises(OutputConflictError, match="splits"):
+        annotate(config)
+    annotate(config, overwrite=True)
+    assert set(_table(out).column("split").to_pylist()) == {"train"}
