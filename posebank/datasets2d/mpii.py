@@ -166,41 +166,12 @@ def read_mpii_h5(
         InputError: unreadable file, missing part/visible or image names, wrong shapes, names disagreeing
             with the image list, visible outside {0, 1}, non-finite coordinates.
     """
-    import h5py  # heavy import, only when an h5 is read
-
     path = Path(path)
     joint_names = source_joint_order("mpii")
-    num_joints = len(joint_names)
-    try:
-        with h5py.File(path, "r") as f:
-            data = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
-    except OSError as exc:
-        raise InputError(path, f"cannot read the h5 file: {exc}") from exc
-    missing = [k for k in ("part", "visible") if k not in data]
-    if missing:
-        raise InputError(path, f"missing dataset(s) {', '.join(missing)} (has: {', '.join(sorted(data))})")
-    part = np.asarray(data["part"], dtype=np.float64)
-    n = part.shape[0] if part.ndim else 0
-    if part.shape != (n, num_joints, 2):
-        raise InputError(path, f"part has shape {part.shape}, expected (N, {num_joints}, 2)")
-    visible = np.asarray(data["visible"], dtype=np.float64)
-    if visible.shape != (n, num_joints):
-        raise InputError(path, f"visible has shape {visible.shape}, expected ({n}, {num_joints})")
-
-    image = _decode_names(np.asarray(data["imgname"]), path) if "imgname" in data else None
-    if image_list is None and (path.parent / f"{path.stem}_images.txt").is_file():
-        image_list = path.parent / f"{path.stem}_images.txt"
-    if image_list is not None:
-        listed = _read_image_list(Path(image_list))
-        if image is not None and (len(listed) != len(image) or (listed != image).any()):
-            row = int(np.argmax(listed != image)) if len(listed) == len(image) else min(len(listed), len(image))
-            raise InputError(image_list, f"image names disagree with imgname of {path} "
-                             f"({len(listed)} vs {len(image)} rows)", record=f"row {row}")  # fmt: skip
-        image = listed
-    if image is None:
-        raise InputError(path, "no imgname dataset and no image list (<stem>_images.txt) to name the images")
-    if len(image) != n:
-        raise InputError(path, f"{len(image)} image names for {n} rows")
+    data = _load_h5(path)
+    part, visible = _part_and_visible(data, path, len(joint_names))
+    n = len(part)
+    image = _image_names(data, path, image_list, n)
 
     def record_of(row: int, joint: int = 0) -> str:
         return f"row {row} (image {image[row]}), joint {joint_names[joint]}"
@@ -212,12 +183,7 @@ def read_mpii_h5(
     occluded = annotated & (visible == 0)
 
     def column(name: str, shape: tuple[int, ...], fill: float) -> np.ndarray:
-        if name not in data:
-            return np.full((n, *shape), fill)
-        values = np.asarray(data[name], dtype=np.float64)
-        if values.shape != (n, *shape):
-            raise InputError(path, f"{name} has shape {values.shape}, expected {(n, *shape)}")
-        return values
+        return _h5_column(data, path, n, name, shape, fill)
 
     index = column("index", (), -1.0)
     person = column("person", (), -1.0)
@@ -244,3 +210,60 @@ def read_mpii_h5(
         head_size=column("normalize", (), np.nan),
         extras=extras,
     )
+
+
+def _load_h5(path: Path) -> dict[str, Any]:
+    """Every dataset at the top of the h5 file, read into memory; part and visible must be there."""
+    import h5py  # heavy import, only when an h5 is read
+
+    try:
+        with h5py.File(path, "r") as f:
+            data = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+    except OSError as exc:
+        raise InputError(path, f"cannot read the h5 file: {exc}") from exc
+    missing = [k for k in ("part", "visible") if k not in data]
+    if missing:
+        raise InputError(path, f"missing dataset(s) {', '.join(missing)} (has: {', '.join(sorted(data))})")
+    return data
+
+
+def _part_and_visible(data: dict[str, Any], path: Path, num_joints: int) -> tuple[np.ndarray, np.ndarray]:
+    """part (N, Js, 2) px and visible (N, Js) as float64, their shapes checked."""
+    part = np.asarray(data["part"], dtype=np.float64)
+    n = part.shape[0] if part.ndim else 0
+    if part.shape != (n, num_joints, 2):
+        raise InputError(path, f"part has shape {part.shape}, expected (N, {num_joints}, 2)")
+    visible = np.asarray(data["visible"], dtype=np.float64)
+    if visible.shape != (n, num_joints):
+        raise InputError(path, f"visible has shape {visible.shape}, expected ({n}, {num_joints})")
+    return part, visible
+
+
+def _image_names(data: dict[str, Any], path: Path, image_list: Path | None, n: int) -> np.ndarray:
+    """(N,) image names: the h5's imgname and/or the image list (default <stem>_images.txt beside
+    the file), which must agree row by row when both are there."""
+    image = _decode_names(np.asarray(data["imgname"]), path) if "imgname" in data else None
+    if image_list is None and (path.parent / f"{path.stem}_images.txt").is_file():
+        image_list = path.parent / f"{path.stem}_images.txt"
+    if image_list is not None:
+        listed = _read_image_list(Path(image_list))
+        if image is not None and (len(listed) != len(image) or (listed != image).any()):
+            row = int(np.argmax(listed != image)) if len(listed) == len(image) else min(len(listed), len(image))
+            raise InputError(image_list, f"image names disagree with imgname of {path} "
+                             f"({len(listed)} vs {len(image)} rows)", record=f"row {row}")  # fmt: skip
+        image = listed
+    if image is None:
+        raise InputError(path, "no imgname dataset and no image list (<stem>_images.txt) to name the images")
+    if len(image) != n:
+        raise InputError(path, f"{len(image)} image names for {n} rows")
+    return image
+
+
+def _h5_column(data: dict[str, Any], path: Path, n: int, name: str, shape: tuple[int, ...], fill: float) -> np.ndarray:
+    """An optional per-row dataset as float64 (n, *shape); `fill` everywhere when the file lacks it."""
+    if name not in data:
+        return np.full((n, *shape), fill)
+    values = np.asarray(data[name], dtype=np.float64)
+    if values.shape != (n, *shape):
+        raise InputError(path, f"{name} has shape {values.shape}, expected {(n, *shape)}")
+    return values
