@@ -13,6 +13,7 @@ Coordinates: px, COCO convention (0-based), not shifted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,21 +109,8 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
     joint_names = source_joint_order("coco")
     num_joints = len(joint_names)
     doc = read_json(path, dict, "a JSON object")
-    missing = [k for k in ("images", "annotations", "categories") if k not in doc]
-    if missing:
-        raise InputError(path, f"missing key(s) {', '.join(missing)}")
-    category = _person_category(doc["categories"], path)
-    if tuple(category["keypoints"]) != joint_names:
-        raise InputError(path, f"person keypoints {category['keypoints']} differ from manifests/coco.toml "
-                         f"joint_order {list(joint_names)}", record=f"category {category.get('id')}")  # fmt: skip
-
-    images: dict[Any, tuple[str, int, int]] = {}
-    for k, im in enumerate(doc["images"]):
-        absent = [key for key in ("id", "file_name", "width", "height") if not isinstance(im, dict) or key not in im]
-        if absent:
-            raise InputError(path, f"image entry lacks {', '.join(absent)}", record=f"images[{k}]")
-        images[im["id"]] = (str(im["file_name"]), int(im["width"]), int(im["height"]))
-
+    category = _checked_person_category(doc, path, joint_names)
+    images = _image_table(doc["images"], path)
     person_id = _category_id(category.get("id"), path, f"category {category.get('name')!r}")
     people, others = _person_annotations(doc["annotations"], person_id, path)
     if others:
@@ -139,13 +127,7 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
     def record_of(row: int, joint: int = 0) -> str:
         return f"annotation id {ann_ids[row]} (image {image[row]}), keypoint {joint_names[joint]}"
 
-    flags = keypoints[..., 2]
-    bad = first_true(~np.isfinite(flags))
-    if bad is not None:
-        raise InputError(path, "visibility flag is not finite", record=record_of(*bad))
-    check_flags(path, flags, (0, 1, 2), "visibility flag v", record_of)
-    check_finite(path, keypoints[..., :2], "keypoint coordinates", record_of)
-    annotated = flags > 0
+    flags = _checked_flags(keypoints, path, record_of)
     return build_annotations(
         dataset="coco",
         source_format="coco_json",
@@ -157,20 +139,61 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
         person=person_in_image(image),
         record=ann_ids,
         pose_2d=keypoints[..., :2],
-        annotated=annotated,
+        annotated=flags > 0,
         occluded=flags == 1,
         image_size=(
             np.asarray([images[k][1] for k in image_ids], dtype=np.int32),
             np.asarray([images[k][2] for k in image_ids], dtype=np.int32),
         ),
-        extras={
-            "image_id": np.asarray(image_ids, dtype=np.int64),
-            "bbox": np.asarray([a.get("bbox", [np.nan] * 4) for a in people], dtype=np.float64).reshape(n, 4),
-            "area": np.asarray([a.get("area", np.nan) for a in people], dtype=np.float64),
-            "iscrowd": np.asarray([bool(a.get("iscrowd", 0)) for a in people], dtype=bool),
-            "num_keypoints": np.asarray([a.get("num_keypoints", -1) for a in people], dtype=np.int32),
-        },
+        extras=_extras(people, image_ids),
     )
+
+
+def _checked_person_category(doc: dict[str, Any], path: Path, joint_names: tuple[str, ...]) -> dict[str, Any]:
+    """The person category of a COCO document, whose keypoint names must be manifests/coco.toml's."""
+    missing = [k for k in ("images", "annotations", "categories") if k not in doc]
+    if missing:
+        raise InputError(path, f"missing key(s) {', '.join(missing)}")
+    category = _person_category(doc["categories"], path)
+    if tuple(category["keypoints"]) != joint_names:
+        raise InputError(path, f"person keypoints {category['keypoints']} differ from manifests/coco.toml "
+                         f"joint_order {list(joint_names)}", record=f"category {category.get('id')}")  # fmt: skip
+    return category
+
+
+def _image_table(entries: Any, path: Path) -> dict[Any, tuple[str, int, int]]:
+    """image id -> (file_name, width, height) px, from the document's `images`."""
+    images: dict[Any, tuple[str, int, int]] = {}
+    for k, im in enumerate(entries):
+        absent = [key for key in ("id", "file_name", "width", "height") if not isinstance(im, dict) or key not in im]
+        if absent:
+            raise InputError(path, f"image entry lacks {', '.join(absent)}", record=f"images[{k}]")
+        images[im["id"]] = (str(im["file_name"]), int(im["width"]), int(im["height"]))
+    return images
+
+
+def _checked_flags(keypoints: np.ndarray, path: Path, record_of: Callable[..., str]) -> np.ndarray:
+    """(N, Js) visibility flags v of keypoints (N, Js, 3), checked to be 0, 1 or 2 with finite coordinates."""
+    flags = keypoints[..., 2]
+    bad = first_true(~np.isfinite(flags))
+    if bad is not None:
+        raise InputError(path, "visibility flag is not finite", record=record_of(*bad))
+    check_flags(path, flags, (0, 1, 2), "visibility flag v", record_of)
+    check_finite(path, keypoints[..., :2], "keypoint coordinates", record_of)
+    return flags
+
+
+def _extras(people: list[dict[str, Any]], image_ids: list[Any]) -> dict[str, np.ndarray]:
+    """The per-annotation values kept beside the poses: image_id, bbox (x, y, w, h) px, area, iscrowd,
+    num_keypoints (NaN / -1 / False where the annotation lacks them)."""
+    n = len(people)
+    return {
+        "image_id": np.asarray(image_ids, dtype=np.int64),
+        "bbox": np.asarray([a.get("bbox", [np.nan] * 4) for a in people], dtype=np.float64).reshape(n, 4),
+        "area": np.asarray([a.get("area", np.nan) for a in people], dtype=np.float64),
+        "iscrowd": np.asarray([bool(a.get("iscrowd", 0)) for a in people], dtype=bool),
+        "num_keypoints": np.asarray([a.get("num_keypoints", -1) for a in people], dtype=np.int32),
+    }
 
 
 def _keypoints_fast(people: list[dict[str, Any]], images: dict[Any, Any], num_joints: int) -> np.ndarray | None:
