@@ -153,7 +153,7 @@ def _input_entry(shards: Any) -> dict[str, Any]:
     }
     if manifest is not None:
         entry["manifest"] = {"file": str(manifest), "sha256": sha256_file(manifest)}
-    for key in ("annotation_file", "bank_manifest_sha256", "version", "git_rev"):
+    for key in ("annotation_file", "images_root", "bank_manifest_sha256", "version", "git_rev"):
         if key in meta:
             entry[f"source_{key}" if key in ("version", "git_rev") else key] = meta[key]
     return entry

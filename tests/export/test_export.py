@@ -275,6 +275,9 @@ def test_annotate_records_its_images_root_for_train(outputs: dict[str, Path], tm
                             out=str(out), k=3, images_root=str(images)))  # fmt: skip
     (source,) = resolve_sources([out])
     assert source.images_root == images.resolve()
+    export_annotations(ExportConfig(annotations=(str(out),), format="mmpose", out=str(tmp_path / "m.json")))
+    meta = json.loads((tmp_path / "m.json").read_text())["metainfo"]
+    assert meta["posebank"]["provenance"]["inputs"][0]["images_root"] == str(images.resolve())
     with pytest.raises(InputError, match="do not name their images root"):
         resolve_sources([outputs["mpii_h5"]])  # annotated without --images-root
     message = no_split_message([ShardSource(out, images), ShardSource(outputs["mpii_mat"], images)], "train2017")
