@@ -115,11 +115,7 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
     people, others = _person_annotations(doc["annotations"], person_id, path)
     if others:
         LOG.info("%s: %d annotation(s) of other categories than person skipped", path, others)
-    n = len(people)
-    keypoints = _keypoints_fast(people, images, num_joints)
-    if keypoints is None:
-        keypoints = _keypoints_checked(people, images, num_joints, path)
-    keypoints = keypoints.reshape(n, num_joints, 3)
+    keypoints = _keypoints(people, images, num_joints, path)
     ann_ids = np.asarray([a["id"] for a in people], dtype=np.int64)
     image_ids = [a["image_id"] for a in people]
     image = np.asarray([images[k][0] for k in image_ids], dtype=str)
@@ -141,12 +137,19 @@ def read_coco(path: str | Path, *, split: str | None = None, images_root: Path |
         pose_2d=keypoints[..., :2],
         annotated=flags > 0,
         occluded=flags == 1,
-        image_size=(
-            np.asarray([images[k][1] for k in image_ids], dtype=np.int32),
-            np.asarray([images[k][2] for k in image_ids], dtype=np.int32),
-        ),
+        image_size=(np.asarray([images[k][1] for k in image_ids], dtype=np.int32),
+                    np.asarray([images[k][2] for k in image_ids], dtype=np.int32)),  # fmt: skip
         extras=_extras(people, image_ids),
     )
+
+
+def _keypoints(people: list[dict[str, Any]], images: dict[Any, Any], num_joints: int, path: Path) -> np.ndarray:
+    """(N, Js, 3) x, y px and v of every person annotation: one numpy call when all are well formed,
+    else checked one by one to name the first bad one."""
+    keypoints = _keypoints_fast(people, images, num_joints)
+    if keypoints is None:
+        keypoints = _keypoints_checked(people, images, num_joints, path)
+    return keypoints.reshape(len(people), num_joints, 3)
 
 
 def _checked_person_category(doc: dict[str, Any], path: Path, joint_names: tuple[str, ...]) -> dict[str, Any]:

@@ -172,27 +172,9 @@ def read_mpii_h5(
     part, visible = _part_and_visible(data, path, len(joint_names))
     n = len(part)
     image = _image_names(data, path, image_list, n)
-
-    def record_of(row: int, joint: int = 0) -> str:
-        return f"row {row} (image {image[row]}), joint {joint_names[joint]}"
-
-    check_flags(path, visible, (0, 1), "visible", record_of)
-    check_finite(path, part, "part", record_of)
-    # (0, 0) is the h5's "missing joint"; a joint flagged visible is annotated even at (0, 0).
-    annotated = (part != 0).any(axis=-1) | (visible == 1)
-    occluded = annotated & (visible == 0)
-
-    def column(name: str, shape: tuple[int, ...], fill: float) -> np.ndarray:
-        return _h5_column(data, path, n, name, shape, fill)
-
-    index = column("index", (), -1.0)
-    person = column("person", (), -1.0)
-    extras = {"h5_center": column("center", (2,), np.nan), "h5_scale": column("scale", (), np.nan),
-              "row": np.arange(n)}  # fmt: skip
-    if "torsoangle" in data:
-        extras["torsoangle"] = column("torsoangle", (), np.nan)
-    if "index" in data:  # the release's annolist index: the source id of the image
-        extras["image_id"] = index.astype(np.int64)
+    annotated, occluded = _annotation_masks(part, visible, path, image, joint_names)
+    index = _h5_column(data, path, n, "index", (), -1.0)
+    person = _h5_column(data, path, n, "person", (), -1.0)
     return build_annotations(
         dataset="mpii",
         source_format="mpii_h5",
@@ -207,9 +189,36 @@ def read_mpii_h5(
         annotated=annotated,
         occluded=occluded,
         image_size=read_image_sizes(images_root, image) if images_root is not None else None,
-        head_size=column("normalize", (), np.nan),
-        extras=extras,
+        head_size=_h5_column(data, path, n, "normalize", (), np.nan),
+        extras=_h5_extras(data, path, n),
     )
+
+
+def _annotation_masks(
+    part: np.ndarray, visible: np.ndarray, path: Path, image: np.ndarray, joint_names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """annotated and occluded (N, Js) from part and visible, after checking visible is 0/1 and part finite."""
+
+    def record_of(row: int, joint: int = 0) -> str:
+        return f"row {row} (image {image[row]}), joint {joint_names[joint]}"
+
+    check_flags(path, visible, (0, 1), "visible", record_of)
+    check_finite(path, part, "part", record_of)
+    # (0, 0) is the h5's "missing joint"; a joint flagged visible is annotated even at (0, 0).
+    annotated = (part != 0).any(axis=-1) | (visible == 1)
+    return annotated, annotated & (visible == 0)
+
+
+def _h5_extras(data: dict[str, Any], path: Path, n: int) -> dict[str, np.ndarray]:
+    """h5_center (N, 2), h5_scale (N,), row (N,), torsoangle (N,) when present, image_id (N,) when the
+    file has `index` (the release's annolist index: the source id of the image)."""
+    extras = {"h5_center": _h5_column(data, path, n, "center", (2,), np.nan),
+              "h5_scale": _h5_column(data, path, n, "scale", (), np.nan), "row": np.arange(n)}  # fmt: skip
+    if "torsoangle" in data:
+        extras["torsoangle"] = _h5_column(data, path, n, "torsoangle", (), np.nan)
+    if "index" in data:
+        extras["image_id"] = _h5_column(data, path, n, "index", (), -1.0).astype(np.int64)
+    return extras
 
 
 def _load_h5(path: Path) -> dict[str, Any]:
