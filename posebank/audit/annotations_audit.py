@@ -3,8 +3,10 @@
 Per dataset: people, matched, flags; the match-distance distribution (eq. 9 distance, unitless in
 [0, 2]) overall and per number of annotated joints; completions per joint (people whose joint was
 not annotated but was filled in by their match); the top-k spread (m, 3D disagreement of the k best
-matches); the flagged people with their image and person ids; the worst matches and suspected
-left/right swaps as full records (drawn by drawing.py). Optional hooks see every batch: anchor
+matches); the flagged people with their image and person ids; the worst matches, a seeded random
+sample of matched people (the typical case) and suspected left/right swaps as full records (drawn by
+drawing.py). What any shard has, synthetic ones included (no match there): per joint the share of
+people whose joint is occluded, the person's height in the image (px) and the people per image. Optional hooks see every batch: anchor
 class usage (anchors_audit.AnchorUsage) and a second bank (compare.BankComparison).
 
 Memory: per person only a few scalars are kept (for exact quantiles); poses are read batch by batch.
@@ -24,11 +26,12 @@ import numpy.typing as npt
 
 from .config import AuditConfig
 from .numeric import histogram, summarise
-from .records import WorstPeople, iter_people
+from .records import SampledPeople, WorstPeople, iter_people
 
 FLAG_SWAP = "left_right_swap"  # posebank.annotate.FLAG_SWAP (not imported: that module pulls in search)
 DISTANCE_EDGES = np.round(np.arange(0.0, 1.52, 0.02), 2)  # eq. 9 distance bins (the last holds >= 1.5)
 SPREAD_EDGES_MM = np.arange(0.0, 505.0, 10.0)
+HEIGHT_EDGES_PX = np.arange(0.0, 1025.0, 25.0)  # person height bins (the last holds >= 1000 px)
 
 
 class BatchHook(Protocol):
@@ -46,6 +49,7 @@ class _DatasetAccumulator:
     joints: int
     worst_size: int
     listed: int
+    seed: int = 0
     people: int = 0
     splits: Counter = field(default_factory=Counter)
     flags: Counter = field(default_factory=Counter)
@@ -54,15 +58,21 @@ class _DatasetAccumulator:
     spread: list[npt.NDArray[np.float64]] = field(default_factory=list)
     estimate: list[npt.NDArray[np.float64]] = field(default_factory=list)  # mm, the label's expected error
     n_visible: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    height_px: list[npt.NDArray[np.float64]] = field(default_factory=list)  # joints' box height per person
+    per_image: Counter = field(default_factory=Counter)  # people per image
     completed: npt.NDArray[np.int64] = field(init=False)  # (J,) not annotated, matched
     annotated: npt.NDArray[np.int64] = field(init=False)  # (J,)
+    occluded: npt.NDArray[np.int64] = field(init=False)  # (J,) the source's occlusion flag
     worst: WorstPeople = field(init=False)
+    typical: SampledPeople = field(init=False)
     swaps: WorstPeople = field(init=False)
 
     def __post_init__(self) -> None:
         self.completed = np.zeros(self.joints, np.int64)
         self.annotated = np.zeros(self.joints, np.int64)
+        self.occluded = np.zeros(self.joints, np.int64)
         self.worst = WorstPeople(self.worst_size)
+        self.typical = SampledPeople(self.worst_size, self.seed)
         self.swaps = WorstPeople(self.worst_size)
 
     def add(self, batch: dict[str, Any], rows: npt.NDArray[np.int64], writer: Any) -> None:
@@ -76,7 +86,12 @@ class _DatasetAccumulator:
         self.estimate.append(batch["error_estimate"][rows])
         self.n_visible.append(vis.sum(1))
         self.annotated += vis.sum(0)
+        self.occluded += batch["occluded"][rows].sum(0)
         self.completed += (~vis & matched[:, None]).sum(0)
+        y = batch["pose_2d"][rows][..., 1].astype(np.float64)  # annotated joints only (completed ones are guesses)
+        top, bottom = np.where(vis, y, np.inf).min(1), np.where(vis, y, -np.inf).max(1)
+        self.height_px.append(np.where(vis.sum(1) >= 2, bottom - top, np.nan))
+        self.per_image.update(str(s) for s in batch["image"][rows])
         swap_rows = []
         for i in rows:
             flags = batch["flags"][i]
@@ -93,12 +108,15 @@ class _DatasetAccumulator:
             writer.writerow([batch["dataset"][i], batch["split"][i], batch["image"][i], int(batch["person"][i]),
                              int(batch["visible"][i].sum()), "" if not np.isfinite(d) else f"{d:.6f}", ";".join(flags)])  # fmt: skip
         self.worst.add(batch, rows)
+        self.typical.add(batch, rows)
         self.swaps.add(batch, np.array(swap_rows, np.int64))
 
     def result(self, joint_names: Sequence[str]) -> dict[str, Any]:
         dist = np.concatenate(self.distance)
         spread = np.concatenate(self.spread)
         n_vis = np.concatenate(self.n_visible)
+        height = np.concatenate(self.height_px)
+        per_image = np.array(list(self.per_image.values()), dtype=np.float64)
         matched = np.isfinite(dist)
         by_joints = []
         for n in range(self.joints + 1):
@@ -127,7 +145,17 @@ class _DatasetAccumulator:
             "match_spread_mm": summarise(spread, scale=1000.0),
             "match_spread_histogram_mm": histogram(1000.0 * spread, SPREAD_EDGES_MM),
             "error_estimate_mm": summarise(np.concatenate(self.estimate)),
+            "occlusion_per_joint": {
+                "joints": list(joint_names),
+                "occluded": self.occluded.tolist(),  # the source's flag (synth: hidden by a body part)
+                "occluded_share": [o / self.people if self.people else None for o in self.occluded.tolist()],
+                "annotated_share": [a / self.people if self.people else None for a in self.annotated.tolist()],
+            },
+            "person_height_px": {**summarise(height), "histogram": histogram(height, HEIGHT_EDGES_PX)},
+            "people_per_image": {**summarise(per_image), "images": len(per_image),
+                                 "histogram": histogram(per_image, np.arange(0.5, max(2, int(per_image.max(initial=1))) + 1.5))},
             "worst": self.worst.records,
+            "typical": self.typical.records,
             "swaps": self.swaps.records,
         }
 
@@ -165,7 +193,7 @@ def audit_annotations(
                 rows_read += len(batch["row"])
                 for ds in sorted(set(batch["dataset"].tolist())):
                     rows = np.flatnonzero(batch["dataset"] == ds)
-                    accs.setdefault(ds, _DatasetAccumulator(j, config.worst, config.listed)).add(batch, rows, writer)
+                    accs.setdefault(ds, _DatasetAccumulator(j, config.worst, config.listed, config.seed)).add(batch, rows, writer)
                     for hook in hooks.values():
                         hook.add(ds, batch, rows)
     datasets = {}

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..bank import Bank
 from .bones import bone_lengths, bone_table, check_subject
 from .config import AuditConfig
-from .coverage import body_frame_poses, coverage_report
+from .coverage import body_frame_poses, coverage_2d_report, coverage_report
 from .numeric import BottomK, GroupedMoments, hash_keys, run_starts
 
 COVERAGE_MEANING = (
@@ -31,7 +32,9 @@ COVERAGE_MEANING = (
 )
 
 Progress = Callable[[Iterable[Any], str, int], Iterator[Any]]
-_COLUMNS = ("source", "subject", "sequence", "view_id", "pose_id", "pose_3d")
+_COLUMNS = ("source", "subject", "sequence", "view_id", "pose_id", "pose_3d", "pose_2d", "azimuth_deg", "elevation_deg")
+AZIMUTH_EDGES_DEG = np.arange(0.0, 361.0, 15.0)  # views draw azimuths in [0, 360)
+ELEVATION_EDGES_DEG = np.arange(-90.0, 91.0, 5.0)
 
 
 def _one_shard(bank: Bank, shard: dict[str, Any]) -> Bank:
@@ -67,10 +70,21 @@ def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None
     codes: dict[tuple[str, str], int] = {}
     moments = GroupedMoments(dims=len(table.names))
     samples: dict[str, BottomK] = {}
+    samples_2d: dict[str, BottomK] = {}  # (pose, view) rows: what the 2D matching sees
+    azimuth: dict[str, npt.NDArray[np.int64]] = {}
+    elevation: dict[str, npt.NDArray[np.int64]] = {}
     shards = list(bank.manifest["shards"])
     for shard in progress(shards, f"auditing bank {bank.root.name}", len(shards)) if progress else shards:
         for batch in _one_shard(bank, shard).iter_poses(columns=_COLUMNS, batch_size=config.batch_rows):
             view0 = batch["view_id"] == 0
+            keys_2d = hash_keys(batch["pose_id"], config.seed) ^ hash_keys(batch["view_id"], config.seed + 1)
+            for s in np.unique(batch["source"]):
+                m = batch["source"] == s
+                az = np.histogram(batch["azimuth_deg"][m], AZIMUTH_EDGES_DEG)[0]
+                el = np.histogram(np.clip(batch["elevation_deg"][m], -90, 90), ELEVATION_EDGES_DEG)[0]
+                azimuth[str(s)] = azimuth.get(str(s), 0) + az
+                elevation[str(s)] = elevation.get(str(s), 0) + el
+                samples_2d.setdefault(str(s), BottomK(config.coverage_sample)).add(keys_2d[m], batch["pose_2d"][m])
             _counts_by_run(batch["source"], batch["subject"], batch["sequence"], view0, rows, poses, sequences)
             src, sub = batch["source"][view0], batch["subject"][view0]
             p3 = batch["pose_3d"][view0]
@@ -95,7 +109,9 @@ def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None
             g = codes[key]
             lo, hi = moments.lo[g], moments.hi[g]
             entry["bones"] = {
-                "mean_m": moments.mean[g].tolist(), "std_m": std[g].tolist(), "min_m": lo.tolist(),
+                "mean_m": moments.mean[g].tolist(), "std_m": std[g].tolist(),
+                "std_mm": np.round(1000.0 * std[g], 2).tolist(),  # to 0.01 mm: a rigid bone reads 0, not 5.688e-08 m
+                "min_m": lo.tolist(),
                 "max_m": hi.tolist(), "max_min_ratio": np.where(lo > 0, hi / np.maximum(lo, 1e-12), np.inf).tolist(),
             }  # fmt: skip
             entry["problems"] = check_subject(moments.mean[g], std[g], table, config.rigid_std_m)
@@ -127,6 +143,12 @@ def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None
                                candidates=config.coverage_candidates, thresholds_mm=config.coverage_thresholds_mm)  # fmt: skip
     coverage["meaning"] = COVERAGE_MEANING
     coverage["sample_per_source"] = config.coverage_sample
+    coverage_2d = coverage_2d_report({s: samples_2d[s].items for s in sorted(samples_2d)})
+    coverage_2d["sample_per_source"] = config.coverage_sample
+    viewpoints = {"azimuth_edges_deg": AZIMUTH_EDGES_DEG.tolist(), "elevation_edges_deg": ELEVATION_EDGES_DEG.tolist(),
+                  "azimuth_counts": {s: np.asarray(v).tolist() for s, v in sorted(azimuth.items())},
+                  "elevation_counts": {s: np.asarray(v).tolist() for s, v in sorted(elevation.items())},
+                  "config": bank.manifest.get("config", {}).get("view")}  # fmt: skip
     return {
         "path": str(bank.root),
         "skeleton": skeleton.name,
@@ -141,4 +163,6 @@ def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None
                   "rigid_std_limit_m": config.rigid_std_m},
         "flagged_subjects": flagged,
         "coverage": coverage,
+        "coverage_2d": coverage_2d,
+        "viewpoints": viewpoints,
     }

@@ -126,3 +126,55 @@ def coverage_report(
         "histogram_edges_mm": [float(e) for e in edges],
         "histograms": hist,
     }
+
+
+COVERAGE_2D_MEANING = (
+    "The same question in the image: for each pair of sources A -> B, the eq. 9 distance (all joints, "
+    "unitless, 0 to 2) from each sampled bank row (pose and view) of A to its nearest sampled row of B. "
+    "This is what annotate's matching sees: a 2D pose far from every row of the bank gets a poor match, "
+    "whatever the 3D coverage."
+)
+
+
+def normalised_2d(poses_2d: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(N, J*2) poses centred on their mean joint and scaled to unit norm (eq. 9 with every joint)."""
+    p = np.asarray(poses_2d, dtype=np.float64)
+    p = p - p.mean(axis=1, keepdims=True)
+    flat = p.reshape(len(p), -1)
+    return flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
+
+
+def nearest_eq9(queries: npt.NDArray[np.float64], references: npt.NDArray[np.float64], *, exclude_self: bool = False,
+                block: int = 512) -> npt.NDArray[np.float64]:  # fmt: skip
+    """Eq. 9 distance (N,) from each normalised query (N, D) to its nearest normalised reference (M, D):
+    sqrt(2 - 2 cos), the largest cosine found by matrix products in blocks of queries."""
+    out = np.full(len(queries), np.nan)
+    if len(references) - (1 if exclude_self else 0) <= 0:
+        return out
+    for s in range(0, len(queries), block):
+        cos = queries[s : s + block] @ references.T
+        if exclude_self:
+            cos[np.arange(len(cos)), np.arange(s, s + len(cos))] = -np.inf
+        out[s : s + block] = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cos.max(axis=1)))
+    return out
+
+
+def coverage_2d_report(samples: dict[str, npt.NDArray[np.floating]]) -> dict[str, Any]:
+    """Nearest-row eq. 9 distances between the 2D samples (n, J, 2) of every pair of sources.
+
+    Returns:
+        {"sources", "sample_sizes", "pairs": [{"from", "to", "summary": summarise(...)}],
+         "matrix_median": {from: {to: median}}, "meaning"}.
+    """
+    sources = list(samples)
+    normed = {s: normalised_2d(v) for s, v in samples.items()}
+    pairs, matrix = [], {}
+    for a in sources:
+        matrix[a] = {}
+        for b in sources:
+            d = nearest_eq9(normed[a], normed[b], exclude_self=a == b)
+            entry = {"from": a, "to": b, "summary": summarise(d)}
+            pairs.append(entry)
+            matrix[a][b] = entry["summary"].get("q50")
+    return {"sources": sources, "sample_sizes": {s: len(v) for s, v in samples.items()}, "pairs": pairs,
+            "matrix_median": matrix, "meaning": COVERAGE_2D_MEANING}  # fmt: skip

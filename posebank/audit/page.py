@@ -68,10 +68,16 @@ def _figures(figures: Iterable[dict[str, Any]], css: str = "") -> str:
     return f'<div class="{css}">' + "\n".join(items) + "</div>" if items else ""
 
 
+def section_title(kind: str, label: str) -> str:
+    """"Bank cmu-small", but "Bank" alone for a folder named bank ("Bank bank" says nothing more)."""
+    word = kind.capitalize()
+    return word if label.lower() in (kind.lower(), kind.lower().rstrip("s")) else f"{word} {label}"
+
+
 def _bank(label: str, b: dict[str, Any]) -> str:
     note = (f'<p class="note">{html.escape(b["path"])}: {fmt(b["rows"])} rows in {fmt(b["shards"])} shards, '
             f'skeleton {html.escape(b["skeleton"])}.</p>')
-    parts = [f"<h2>Bank {html.escape(label)}</h2>", note]
+    parts = [f"<h2>{html.escape(section_title('bank', label))}</h2>", note]
     cols = ("subjects", "sequences", "poses_read", "poses_kept", "dedup_rate", "poses", "rows", "views_per_pose",
             "consistent_with_manifest")  # fmt: skip
     parts.append(_table(["source", *cols], [[s, *(v[c] for c in cols)] for s, v in b["sources"].items()],
@@ -79,14 +85,13 @@ def _bank(label: str, b: dict[str, Any]) -> str:
     parts.append("<h3>Bone lengths: flagged subjects</h3>")
     if b["flagged_subjects"]:
         parts.append(_table(["source", "subject", "bone", "problem", "value", "limit"],
-                            [[f["source"], f["subject"], f["bone"], f["problem"], f["value"],
-                              " to ".join(fmt(x) for x in f["limit"]) if isinstance(f["limit"], list) else f["limit"]]
-                             for f in b["flagged_subjects"]], text_cols=4))  # fmt: skip
+                            [[f["source"], f["subject"], f["bone"], f["problem"], *problem_text(f)]
+                             for f in b["flagged_subjects"]], text_cols=6))  # fmt: skip
     else:
         parts.append('<p class="note">No subject flagged.</p>')
-    parts.append('<p class="note">length: the mean length (m) is outside the plausible range; varies: a rigid bone\'s '
-                 'standard deviation (m) is above the limit; asymmetric: left and right differ by more than the limit '
-                 '(share of their mean).</p>')  # fmt: skip
+    parts.append('<p class="note">length: the mean length is outside the plausible range; varies: a rigid bone\'s '
+                 'standard deviation is above the limit; asymmetric: left and right differ by more than the limit '
+                 '(% of their mean).</p>')  # fmt: skip
     parts.append("<h3>Poses per subject</h3>")
     parts.append(_table(["source", "subject", "sequences", "poses", "rows", "views_per_pose"],
                         [[s["source"], s["subject"], s["sequences"], s["poses"], s["rows"], s["views_per_pose"]]
@@ -96,8 +101,8 @@ def _bank(label: str, b: dict[str, Any]) -> str:
     parts.append("<h3>Bone lengths per subject: mean (m)</h3>")
     parts.append(_table(["source", "subject", *names], [[s["source"], s["subject"], *s["bones"]["mean_m"]]
                                                         for s in b["subjects"] if "bones" in s], text_cols=2))  # fmt: skip
-    parts.append("<h3>Bone lengths per subject: standard deviation (m)</h3>")
-    parts.append(_table(["source", "subject", *names], [[s["source"], s["subject"], *s["bones"]["std_m"]]
+    parts.append("<h3>Bone lengths per subject: standard deviation (mm)</h3>")
+    parts.append(_table(["source", "subject", *names], [[s["source"], s["subject"], *s["bones"]["std_mm"]]
                                                         for s in b["subjects"] if "bones" in s], text_cols=2))  # fmt: skip
     cov = b["coverage"]
     parts.append("<h3>Pose-space coverage</h3>")
@@ -107,6 +112,18 @@ def _bank(label: str, b: dict[str, Any]) -> str:
                         [[p["from"], p["to"], p["summary_mm"]["count"], p["summary_mm"].get("mean"),
                           p["summary_mm"].get("q50"), p["summary_mm"].get("q90"), *(p[k] for k in keys)]
                          for p in cov["pairs"]], text_cols=2))  # fmt: skip
+    if b.get("coverage_2d", {}).get("pairs"):
+        c2 = b["coverage_2d"]
+        parts.append("<h3>2D pose-space coverage by source</h3>")
+        parts.append(f'<p class="note">{html.escape(c2["meaning"])}</p>')
+        parts.append(_table(["from", "to", "rows", "mean", "median", "90th pct"],
+                            [[p["from"], p["to"], p["summary"]["count"], p["summary"].get("mean"), p["summary"].get("q50"),
+                              p["summary"].get("q90")] for p in c2["pairs"]], text_cols=2))  # fmt: skip
+    if "viewpoints" in b:
+        vp = b["viewpoints"]
+        parts.append("<h3>Viewpoints</h3>")
+        parts.append(f'<p class="note">Azimuth and elevation of every row (histograms in the figure and audit.json); '
+                     f'the views as configured: {html.escape(str(vp.get("config")))}.</p>')
     parts.append(_figures(b.get("figures", [])))
     return "\n".join(parts)
 
@@ -114,13 +131,25 @@ def _bank(label: str, b: dict[str, Any]) -> str:
 def _anchors(label: str, a: dict[str, Any]) -> str:
     s, n = a["bank_shares"], a["nearest_other_anchor_mm"]
     return "\n".join([
-        f"<h2>Anchors {html.escape(label)}</h2>",
+        f"<h2>{html.escape(section_title('anchors', label))}</h2>",
         _table(["path", "k", "members min", "members median", "members max", "effective classes",
                 "nearest other anchor: min mm", "median mm"],
                [[a["path"], a["k"], a["members_summary"].get("min"), a["members_summary"].get("q50"),
                  a["members_summary"].get("max"), s["effective_classes"], n.get("min"), n.get("q50")]]),
         _figures(a.get("figures", [])),
     ])  # fmt: skip
+
+
+def problem_text(flag: dict[str, Any]) -> list[str]:
+    """[value, limit] of a flagged bone as text with units: lengths and spreads in mm, asymmetry in %."""
+    def mm(v: float) -> str:
+        return f"{1000.0 * v:.1f} mm"
+
+    v, limit = flag["value"], flag["limit"]
+    if flag["problem"] == "asymmetric":
+        return [f"{100.0 * v:.1f} %", f"{100.0 * limit:.0f} %"]
+    shown_limit = " to ".join(mm(x) for x in limit) if isinstance(limit, list) else mm(limit)
+    return [mm(v), shown_limit]
 
 
 def _annotations(label: str, a: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from .page import fmt
+from .page import fmt, section_title
 
 _DIST = ("mean", "q50", "q90", "q95", "max")
 
@@ -18,7 +18,7 @@ def annotation_sections(label: str, a: dict[str, Any], table: Callable[..., str]
     note = (f'<p class="note">{fmt(a["files"])} shard(s), {fmt(a["people"])} people; matched against the bank '
             f'{html.escape(str(a["base_bank"]))}. Every flagged person is listed in '
             f'<a href="{html.escape(a["flagged_csv"])}">{html.escape(a["flagged_csv"])}</a>.</p>')
-    parts = [f"<h2>Annotations {html.escape(label)}</h2>", note]
+    parts = [f"<h2>{html.escape(section_title('annotations', label))}</h2>", note]
     flags = sorted({f for d in ds.values() for f in d["flags"]})
     parts.append(table(["dataset", "people", "matched", "unmatched", *flags, *(f"distance {k}" for k in _DIST),
                         "spread median mm", "spread 90th pct mm", "error estimate median mm",
@@ -34,6 +34,17 @@ def annotation_sections(label: str, a: dict[str, Any], table: Callable[..., str]
     parts.append("<h3>Completions per joint (matched people whose joint was not annotated)</h3>")
     joints = a["joint_names"]
     parts.append(table(["dataset", *joints], [[n, *d["completions_per_joint"]["completed"]] for n, d in ds.items()]))
+    parts.append("<h3>Occlusion per joint (share of people whose joint the source marks occluded)</h3>")
+    parts.append(table(["dataset", *joints], [[n, *d["occlusion_per_joint"]["occluded_share"]] for n, d in ds.items()]))
+    parts.append("<h3>Person height (px) and people per image</h3>")
+    parts.append(table(["dataset", "people", "height median px", "height 5th pct px", "height 95th pct px", "images",
+                        "people per image: mean", "max"],
+                       [[n, d["people"], d["person_height_px"].get("q50"), d["person_height_px"].get("q05"),
+                         d["person_height_px"].get("q95"), d["people_per_image"]["images"],
+                         d["people_per_image"].get("mean"), d["people_per_image"].get("max")] for n, d in ds.items()]))  # fmt: skip
+    if not any(d["matched"] for d in ds.values()):
+        parts.append('<p class="note">No person here was matched against a bank (synthetic shards carry their true '
+                     '3D): the match plots are left out.</p>')  # fmt: skip
     parts.append(figures(a.get("figures", [])))
     if any("anchor_usage" in d for d in ds.values()):
         parts.append("<h3>Anchor class usage</h3>")
@@ -57,8 +68,9 @@ def annotation_sections(label: str, a: dict[str, Any], table: Callable[..., str]
         rows = [[f, v["count"], "; ".join(f"{img} #{p}" for img, p in v["listed"][:20])
                  + (" ..." if v["count"] > 20 else "")] for f, v in d["flagged_people"].items()]  # fmt: skip
         parts.append(table(["flag", "count", "image #person (first 20)"], rows) if rows else '<p class="note">None.</p>')
-        for kind, title in (("worst", "worst matches"), ("swaps", "suspected left/right swaps")):
-            recs = d[kind]
+        for kind, title in (("worst", "worst matches"), ("typical", "typical matches (a seeded random sample)"),
+                            ("swaps", "suspected left/right swaps: both readings")):  # fmt: skip
+            recs = d.get(kind, [])
             if not recs:
                 continue
             parts.append(f"<h3>{html.escape(n)}: {title}</h3>")

@@ -1,7 +1,9 @@
 """PNG plots of the audit, drawn from the report dict alone (so every plotted number is in the JSON).
 
 matplotlib's object API (Figure + savefig, Agg) is used, not pyplot: no global figure state, no
-display needed. Each function writes one file into `out` and returns {"file", "caption"}.
+display needed. Each function writes one file into `out` and returns {"file", "caption", "size_px",
+"legend"}: the PNG's (width, height) and the labels of its legends, so audit.json says what each picture
+shows. Plots are PLOT_SIZE_IN at DPI (800 x 400 px) unless their content needs more room.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from typing import Any
 
 import numpy as np
 
-DPI = 90
+from ..drawing_style import draw_pose_2d, legend_handles
+
+DPI = 100
+PLOT_SIZE_IN = (8.0, 4.0)  # the one-plot figures: 800 x 400 px
 
 
-def new_figure(width: float, height: float, layout: str | None = "constrained") -> Any:
+def new_figure(width: float = PLOT_SIZE_IN[0], height: float = PLOT_SIZE_IN[1], layout: str | None = "constrained") -> Any:
     """A matplotlib Figure (inches, DPI) not attached to pyplot."""
     from matplotlib.figure import Figure
 
@@ -22,11 +27,14 @@ def new_figure(width: float, height: float, layout: str | None = "constrained") 
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
 
 
-def save_figure(fig: Any, out: Path, name: str, caption: str) -> dict[str, str]:
-    """Write `fig` as out/name (PNG) and return {"file": name, "caption": caption}."""
+def save_figure(fig: Any, out: Path, name: str, caption: str) -> dict[str, Any]:
+    """Write `fig` as out/name (PNG); returns {"file", "caption", "size_px": [w, h], "legend": labels}."""
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+    labels = [t.get_text() for lg in legends if lg is not None for t in lg.get_texts()]
     # Fixed metadata: the PNG bytes then depend on the data only.
     fig.savefig(out / name, metadata={"Software": None})
-    return {"file": name, "caption": caption}
+    w, h = fig.canvas.get_width_height()
+    return {"file": name, "caption": caption, "size_px": [int(w), int(h)], "legend": labels}
 
 
 def legend_or_note(ax: Any, fontsize: float = 8) -> None:
@@ -50,7 +58,7 @@ def bank_poses(bank: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     subjects = bank["subjects"]
     sources = list(bank["sources"])
     colour = dict(zip(sources, colours(len(sources))))
-    fig = new_figure(7.5, 1.2 + 0.16 * max(1, len(subjects)))
+    fig = new_figure(8.0, max(PLOT_SIZE_IN[1], 1.2 + 0.16 * len(subjects)))
     ax = fig.add_subplot()
     y = np.arange(len(subjects))
     ax.barh(y, [s["poses"] for s in subjects], color=[colour[s["source"]] for s in subjects])
@@ -71,7 +79,7 @@ def bank_bones(bank: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     std_mm = 1000.0 * np.array([s["bones"]["std_m"] for s in subjects]).reshape(len(subjects), len(names))
     median = np.median(mean, axis=0) if len(mean) else np.zeros(len(names))
     rel = 100.0 * (mean / np.where(median > 0, median, 1.0) - 1.0)
-    fig = new_figure(11, 2.2 + 0.2 * max(1, len(subjects)))
+    fig = new_figure(11, max(PLOT_SIZE_IN[1], 2.2 + 0.2 * len(subjects)))
     axes = fig.subplots(1, 2, sharey=True)
     ylabels = [f"{s['source']}/{s['subject']}" for s in subjects]
     im0 = axes[0].imshow(rel, cmap="coolwarm", vmin=-50, vmax=50, aspect="auto")
@@ -106,17 +114,9 @@ def bank_coverage(bank: dict[str, Any], out: Path, label: str) -> dict[str, str]
     n = len(sources)
     m = np.array([[np.nan if cov["matrix_median_mm"][a][b] is None else cov["matrix_median_mm"][a][b]
                    for b in sources] for a in sources]).reshape(n, n)  # fmt: skip
-    fig = new_figure(10, 3.8)
+    fig = new_figure(10, 4.0)
     ax0, ax1 = fig.subplots(1, 2)
-    ax0.imshow(m, cmap="magma_r", vmin=0)
-    ax0.set_xticks(range(n), [f"to {s}" for s in sources], fontsize=8)
-    ax0.set_yticks(range(n), [f"from {s}" for s in sources], fontsize=8)
-    for i in range(n):
-        for j in range(n):
-            if np.isfinite(m[i, j]):
-                ax0.text(j, i, f"{m[i, j]:.0f}", ha="center", va="center", fontsize=9,
-                         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})  # fmt: skip
-    ax0.set_title("median nearest-pose distance (mm)", fontsize=9)
+    _distance_matrix(ax0, m, sources, "median nearest-pose distance (mm)", "{:.0f}")
     edges = np.array(cov["histogram_edges_mm"])
     ref = cov["reference"]
     for s, c in zip(sources, colours(n)):
@@ -131,37 +131,70 @@ def bank_coverage(bank: dict[str, Any], out: Path, label: str) -> dict[str, str]
                  f"Pose-space coverage: nearest-pose distances between sources (reference: {ref}).")  # fmt: skip
 
 
+def bank_viewpoints(bank: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
+    """Histograms of the views' azimuth and elevation (degrees), every row, one curve per source."""
+    vp = bank["viewpoints"]
+    fig = new_figure()
+    ax0, ax1 = fig.subplots(1, 2)
+    sources = list(vp["azimuth_counts"])
+    for s, c in zip(sources, colours(len(sources))):
+        for ax, key, edges in ((ax0, "azimuth_counts", "azimuth_edges_deg"), (ax1, "elevation_counts", "elevation_edges_deg")):
+            counts = np.array(vp[key][s], dtype=float)
+            if counts.sum():
+                ax.stairs(counts / counts.sum(), vp[edges], color=c, label=f"{s} ({int(counts.sum())} rows)", linewidth=1.5)
+    ax0.set_xlabel("azimuth (deg; 0: the camera faces the person's front)")
+    ax1.set_xlabel("elevation (deg; positive: looking down)")
+    for ax in (ax0, ax1):
+        ax.set_ylabel("share of rows")
+        ax.grid(alpha=0.3)
+        legend_or_note(ax, fontsize=7)
+    return save_figure(fig, out, f"bank-{label}-viewpoints.png", "Viewpoints: azimuth and elevation of the bank's views.")
+
+
+def bank_coverage_2d(bank: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
+    """Median nearest-row eq. 9 distance between the sources' 2D rows (pose and view)."""
+    cov = bank["coverage_2d"]
+    sources = cov["sources"]
+    m = np.array([[np.nan if cov["matrix_median"][a][b] is None else cov["matrix_median"][a][b] for b in sources]
+                  for a in sources], dtype=float).reshape(len(sources), len(sources))  # fmt: skip
+    fig = new_figure()
+    ax = fig.add_subplot()
+    _distance_matrix(ax, m, sources, "median nearest 2D row, eq. 9 distance (unitless)", "{:.3f}")
+    return save_figure(fig, out, f"bank-{label}-coverage-2d.png",
+                       "2D pose-space coverage by source: eq. 9 distance from each sampled row to the nearest of each source.")  # fmt: skip
+
+
+def _distance_matrix(ax: Any, m: np.ndarray, sources: list[str], title: str, number: str) -> None:
+    """A sources x sources matrix of distances with its numbers; one source is said in words (a 1x1
+    image would be one flat colour, black at the top of the scale)."""
+    n = len(sources)
+    finite = m[np.isfinite(m)]
+    if n == 1:
+        value = number.format(m[0, 0]) if np.isfinite(m[0, 0]) else "-"
+        ax.text(0.5, 0.5, f"one source ({sources[0]}): {title}\nwithin it (leave-one-out): {value}", ha="center",
+                va="center", fontsize=10, transform=ax.transAxes, wrap=True)  # fmt: skip
+        ax.set_axis_off()
+        return
+    ax.imshow(m, cmap="magma_r", vmin=0, vmax=float(finite.max()) * 1.25 if len(finite) else 1.0)
+    ax.set_xticks(range(n), [f"to {s}" for s in sources], fontsize=8)
+    ax.set_yticks(range(n), [f"from {s}" for s in sources], fontsize=8)
+    for i in range(n):
+        for j in range(n):
+            if np.isfinite(m[i, j]):
+                ax.text(j, i, number.format(m[i, j]), ha="center", va="center", fontsize=9,
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})  # fmt: skip
+    ax.set_title(title, fontsize=9)
+
+
 def anchor_members(anchors: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     """Bar chart: bank poses per anchor, sorted."""
-    fig = new_figure(7, 2.6)
+    fig = new_figure()
     ax = fig.add_subplot()
     members = np.sort(np.array(anchors["members"]))[::-1]
     ax.bar(np.arange(len(members)), members, color="tab:blue", width=1.0)
     ax.set_xlabel("anchor (sorted by size)")
     ax.set_ylabel("bank poses (members)")
     return save_figure(fig, out, f"anchors-{label}-members.png", "Bank poses per anchor-pose (K-means cluster sizes).")
-
-
-def draw_skeleton_2d(ax: Any, xy: np.ndarray, joint_names: list[str], bones: list[tuple[int, int]],
-                     visible: np.ndarray | None = None, linewidth: float = 2.0, outline: bool = False) -> None:  # fmt: skip
-    """Bones of a (J, 2) pose: right side red, left blue, centre grey; annotated joints filled,
-    completed joints (visible False) hollow. `outline` draws a white edge (readable over photos)."""
-    from matplotlib import patheffects
-
-    def colour(name: str) -> str:
-        return "tab:red" if name.startswith("right_") else "tab:blue" if name.startswith("left_") else "0.4"
-
-    effects = [patheffects.withStroke(linewidth=linewidth + 2.0, foreground="white")] if outline else None
-
-    for c, p in bones:
-        # a bone takes its side's colour when both ends are on that side (hips-to-hips is central)
-        a, b = colour(joint_names[c]), colour(joint_names[p])
-        ax.plot(xy[[c, p], 0], xy[[c, p], 1], color=a if a == b else "0.4", linewidth=linewidth,
-                solid_capstyle="round", path_effects=effects)  # fmt: skip
-    for j, name in enumerate(joint_names):
-        filled = True if visible is None else bool(visible[j])
-        ax.plot(xy[j, 0], xy[j, 1], "o", markersize=4, markeredgecolor=colour(name),
-                markerfacecolor=colour(name) if filled else "white")  # fmt: skip
 
 
 def anchor_poses(anchors: dict[str, Any], out: Path, label: str, joint_names: list[str],
@@ -171,17 +204,18 @@ def anchor_poses(anchors: dict[str, Any], out: Path, label: str, joint_names: li
     order = np.argsort(-np.array(anchors["members"]), kind="stable")[:limit]
     cols = min(10, len(order))
     rows = int(np.ceil(len(order) / cols))
-    fig = new_figure(1.0 * cols + 0.2, 1.25 * rows + 0.3, layout=None)
-    height = 1.25 * rows + 0.3
-    axes = np.atleast_1d(fig.subplots(rows, cols, gridspec_kw={"left": 0.02, "right": 0.98, "bottom": 0.02,
+    height = 1.25 * rows + 0.7  # 0.3 in for the titles, 0.4 in for the legend below
+    fig = new_figure(max(PLOT_SIZE_IN[0], 1.0 * cols + 0.2), height, layout=None)
+    axes = np.atleast_1d(fig.subplots(rows, cols, gridspec_kw={"left": 0.02, "right": 0.98, "bottom": 0.4 / height,
                                                                "top": 1.0 - 0.3 / height, "hspace": 0.35})).reshape(-1)  # fmt: skip
     for ax in axes:
         ax.set_axis_off()
     for ax, k in zip(axes, order):
-        draw_skeleton_2d(ax, poses[k][:, :2], joint_names, bones, linewidth=1.2)
+        draw_pose_2d(ax, poses[k][:, :2], joint_names, bones, linewidth=1.2, markersize=2.5)
         ax.set_aspect("equal")
         ax.invert_yaxis()  # camera frame: y points down
         ax.set_title(f"#{k} ({anchors['members'][k]})", fontsize=6)
+    fig.legend(handles=legend_handles(states=()), loc="lower center", fontsize=7, ncol=3, frameon=False)
     shown = f"the {len(order)} largest" if len(order) < len(poses) else "all"
     return save_figure(fig, out, f"anchors-{label}-poses.png",
                  f"Anchor-poses ({shown}, by size): orthographic front view; #id (members).")  # fmt: skip

@@ -11,6 +11,53 @@ import numpy as np
 from .plots import colours, legend_or_note, new_figure, save_figure
 
 
+def _histogram_curves(ann: dict[str, Any], get: Any, xlabel: str, ylabel: str, out: Path, name: str, caption: str) -> dict[str, Any]:
+    """One share curve per dataset of the histogram get(dataset entry) ({"edges", "counts"})."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    for dataset, d, c in _datasets(ann):
+        h = get(d)
+        counts = np.array(h["counts"], dtype=float)
+        if counts.sum():
+            ax.stairs(counts / counts.sum(), h["edges"], color=c, label=f"{dataset} ({int(counts.sum())})", linewidth=1.5)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    legend_or_note(ax)
+    return save_figure(fig, out, name, caption)
+
+
+def occlusion_per_joint(ann: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
+    """Per joint, the share of people whose joint the source marks occluded (synth: hidden by a body)."""
+    sets = _datasets(ann)
+    joints = ann["joint_names"]
+    fig = new_figure()
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(sets))
+    x = np.arange(len(joints))
+    for i, (name, d, c) in enumerate(sets):
+        share = [v if v is not None else 0.0 for v in d["occlusion_per_joint"]["occluded_share"]]
+        ax.bar(x + (i - (len(sets) - 1) / 2) * width, share, width=width, color=c, label=name)
+    ax.set_xticks(x, joints, rotation=60, fontsize=7)
+    ax.set_ylabel("share of people")
+    ax.set_title("joints marked occluded by the source", fontsize=9)
+    legend_or_note(ax)
+    return save_figure(fig, out, f"ann-{label}-occlusion.png", "Occlusion per joint: people whose joint is marked occluded.")
+
+
+def person_height(ann: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
+    """Share of people per height bin (px, the annotated joints' vertical extent)."""
+    return _histogram_curves(ann, lambda d: d["person_height_px"]["histogram"],
+                             "person height in the image (px, annotated joints' extent; the last bin holds >= 1000)",
+                             "share of people", out, f"ann-{label}-height.png", "Person scale: height of the annotated joints (px).")  # fmt: skip
+
+
+def people_per_image(ann: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
+    """Share of images per number of people in them."""
+    return _histogram_curves(ann, lambda d: d["people_per_image"]["histogram"], "people in the image", "share of images",
+                             out, f"ann-{label}-people-per-image.png", "People per image.")  # fmt: skip
+
+
 def _datasets(ann: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
     names = list(ann["datasets"])
     return list(zip(names, (ann["datasets"][n] for n in names), colours(len(names))))
@@ -19,7 +66,7 @@ def _datasets(ann: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
 def _share_histogram(ann: dict[str, Any], key: str, xlabel: str, out: Path, name: str, caption: str,
                      counts_in_legend: bool) -> dict[str, str]:  # fmt: skip
     """Share of matched people per bin of the histogram `key` of each dataset, one curve per dataset."""
-    fig = new_figure(6.0, 3.0)
+    fig = new_figure()
     ax = fig.add_subplot()
     for dataset, d, c in _datasets(ann):
         h = d[key]
@@ -42,7 +89,7 @@ def distance_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, 
 
 def distance_by_joints(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     """Median and 90th percentile of the match distance per number of annotated joints."""
-    fig = new_figure(6.0, 3.0)
+    fig = new_figure()
     ax = fig.add_subplot()
     for name, d, c in _datasets(ann):
         rows = [r for r in d["by_visible_joints"] if "q50" in r]
@@ -61,7 +108,7 @@ def completions(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     """Per joint, the share of matched people whose joint was completed by the match."""
     sets = _datasets(ann)
     joints = ann["joint_names"]
-    fig = new_figure(6.0, 3.2)
+    fig = new_figure()
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(sets))
     x = np.arange(len(joints))
@@ -84,7 +131,7 @@ def spread_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, st
 
 def anchor_usage(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     """Share of annotated people per anchor class against the bank's share (the anchors' members)."""
-    fig = new_figure(6.0, 3.0)
+    fig = new_figure()
     ax = fig.add_subplot()
     bank_done = False
     for name, d, c in _datasets(ann):
@@ -106,7 +153,7 @@ def anchor_usage(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
 
 def compare_change(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     """Per-person change of the match distance with the compared bank, one curve per dataset."""
-    fig = new_figure(6.0, 3.0)
+    fig = new_figure()
     ax = fig.add_subplot()
     for name, d, c in _datasets(ann):
         h = d.get("compare", {}).get("change_histogram")
@@ -114,7 +161,7 @@ def compare_change(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]
             counts = np.array(h["counts"], dtype=float)
             ax.stairs(counts / counts.sum(), h["edges"], color=c, label=name, linewidth=1.5)
     ax.axvline(0.0, color="0.3", linewidth=0.8)
-    ax.set_xlabel("distance with the compared bank - stored distance (negative: better match)")
+    ax.set_xlabel("compared - stored match distance (negative: the compared bank matches better)")
     ax.set_ylabel("share of people")
     ax.grid(alpha=0.3)
     legend_or_note(ax)

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 ANNOTATION_COLUMNS = ("dataset", "split", "image", "person", "image_width", "image_height", "pose_2d", "visible",
-                      "pose_3d", "match_distance", "match_spread", "error_estimate", "flags")  # fmt: skip
+                      "occluded", "pose_3d", "match_distance", "match_spread", "error_estimate", "flags")  # fmt: skip
 
 
 def _fixed(column: Any, shape: tuple[int, ...], dtype: Any = np.float32) -> npt.NDArray[Any]:
@@ -42,7 +42,7 @@ def iter_people(files: Sequence[Path], num_joints: int, batch_rows: int, start: 
     """Stream annotation shards as dicts of arrays, people in file order.
 
     Keys: dataset, split, image (object str arrays), person (int64), image_width/height (float64, NaN
-    unknown), pose_2d (n, J, 2) px, visible (n, J) bool, pose_3d (n, J, 3) m (NaN unmatched),
+    unknown), pose_2d (n, J, 2) px, visible, occluded (n, J) bool, pose_3d (n, J, 3) m (NaN unmatched),
     match_distance, match_spread, error_estimate (float64, NaN unmatched; the estimate in mm), flags (list of lists of str), row (int64:
     the person's index over all files from `start`, for stable ordering).
     """
@@ -61,6 +61,7 @@ def iter_people(files: Sequence[Path], num_joints: int, batch_rows: int, start: 
             "image_height": _scalar(col("image_height").cast("float64"), np.float64),
             "pose_2d": _fixed(col("pose_2d"), (j, 2)),
             "visible": _fixed(col("visible"), (j,), bool),
+            "occluded": _fixed(col("occluded"), (j,), bool),
             "pose_3d": _fixed(col("pose_3d"), (j, 3)),
             "match_distance": _scalar(col("match_distance").cast("float64"), np.float64),
             "match_spread": _scalar(col("match_spread").cast("float64"), np.float64),
@@ -88,6 +89,7 @@ def person_record(batch: dict[str, Any], i: int) -> dict[str, Any]:
         "visible_joints": int(batch["visible"][i].sum()),
         "flags": list(batch["flags"][i]), "image_width": num(batch["image_width"][i]),
         "image_height": num(batch["image_height"][i]), "visible": batch["visible"][i].tolist(),
+        "occluded": batch["occluded"][i].tolist(),
         "pose_2d": _round(batch["pose_2d"][i], 2),
         "pose_3d": _round(p3, 4) if np.isfinite(p3).all() else None,
         "row": int(batch["row"][i]),
@@ -114,3 +116,27 @@ class WorstPeople:
         self.records += [person_record(batch, int(i)) for i in rows]
         self.records.sort(key=lambda r: (-r["match_distance"], r["row"]))
         del self.records[self.size :]
+
+
+@dataclass
+class SampledPeople:
+    """A seeded random sample of `size` matched people (smallest hash of their row and the seed): the
+    typical cases shown beside the worst ones. The same for any batch size or read order."""
+
+    size: int
+    seed: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[int] = field(default_factory=list)
+
+    def add(self, batch: dict[str, Any], rows: npt.NDArray[np.int64]) -> None:
+        """Consider the people at batch indices `rows` (matched ones only)."""
+        from .numeric import hash_keys
+
+        rows = rows[np.isfinite(batch["match_distance"][rows])]
+        if self.size <= 0 or len(rows) == 0:
+            return
+        keys = hash_keys(batch["row"][rows], self.seed)
+        take = np.argsort(keys, kind="stable")[: self.size]
+        pairs = sorted([*zip(self.keys, self.records), *((int(keys[t]), person_record(batch, int(rows[t]))) for t in take)],
+                       key=lambda kr: kr[0])[: self.size]  # fmt: skip
+        self.keys, self.records = [k for k, _ in pairs], [r for _, r in pairs]

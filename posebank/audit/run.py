@@ -133,20 +133,27 @@ def _draw(report: dict[str, Any], out: Path, images_root: Path | None) -> list[s
     """Every PNG; each section gets its "figures" list. Returns the file names."""
     from ..skeleton import get_skeleton
     from . import plots, plots_annotations
-    from .drawing import draw_cases
+    from .drawing import CASE_KINDS, draw_cases
 
     for label, b in report["banks"].items():
-        b["figures"] = [plots.bank_poses(b, out, label), plots.bank_bones(b, out, label)]
+        b["figures"] = [plots.bank_poses(b, out, label), plots.bank_bones(b, out, label),
+                        plots.bank_viewpoints(b, out, label)]  # fmt: skip
         if b["coverage"]["pairs"]:
             b["figures"].append(plots.bank_coverage(b, out, label))
+        if b["coverage_2d"]["pairs"]:
+            b["figures"].append(plots.bank_coverage_2d(b, out, label))
     for label, a in report["anchors"].items():
         # anchors carry no skeleton name: j13 and j17 differ in their joint count
         sk = get_skeleton("j13" if len(a["pose_3d"][0]) == 13 else "j17")
         a["figures"] = [plots.anchor_members(a, out, label),
                         plots.anchor_poses(a, out, label, list(sk.joint_names), list(sk.bones))]  # fmt: skip
     for label, a in report["annotations"].items():
-        figs = [plots_annotations.distance_histogram(a, out, label), plots_annotations.distance_by_joints(a, out, label),
-                plots_annotations.completions(a, out, label), plots_annotations.spread_histogram(a, out, label)]  # fmt: skip
+        figs = []
+        if any(d["matched"] for d in a["datasets"].values()):  # synthetic shards carry true 3D: no match to plot
+            figs += [plots_annotations.distance_histogram(a, out, label), plots_annotations.distance_by_joints(a, out, label),
+                     plots_annotations.completions(a, out, label), plots_annotations.spread_histogram(a, out, label)]  # fmt: skip
+        figs += [plots_annotations.occlusion_per_joint(a, out, label), plots_annotations.person_height(a, out, label),
+                 plots_annotations.people_per_image(a, out, label)]  # fmt: skip
         if any("anchor_usage" in d for d in a["datasets"].values()):
             figs.append(plots_annotations.anchor_usage(a, out, label))
         if any("compare" in d for d in a["datasets"].values()):
@@ -155,5 +162,5 @@ def _draw(report: dict[str, Any], out: Path, images_root: Path | None) -> list[s
     draw_cases(report, out, images_root)
     names = [f["file"] for sec in ("banks", "anchors", "annotations") for s in report[sec].values() for f in s["figures"]]
     names += [r["figure"]["file"] for a in report["annotations"].values() for d in a["datasets"].values()
-              for kind in ("worst", "swaps") for r in d[kind] if "figure" in r]  # fmt: skip
+              for kind in CASE_KINDS for r in d[kind] if "figure" in r]  # fmt: skip
     return names

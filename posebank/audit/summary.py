@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .page import fmt
+from .page import fmt, problem_text, section_title
 
 
 def _table(title: str, header: list[str], rows: list[list[Any]]) -> Any:
@@ -24,7 +24,7 @@ def _flag_rows(flagged: list[dict[str, Any]]) -> list[list[Any]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in flagged:
         groups.setdefault((f"{f['source']}/{f['subject']}", f["problem"]), []).append(f)
-    return [[subject, problem, len(fs), fs[0]["bone"], fs[0]["value"]] for (subject, problem), fs in groups.items()]
+    return [[subject, problem, len(fs), fs[0]["bone"], problem_text(fs[0])[0]] for (subject, problem), fs in groups.items()]
 
 
 def summary_tables(report: dict[str, Any]) -> list[Any]:
@@ -32,25 +32,25 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
     per annotation input its datasets (and the bank comparison)."""
     tables = []
     for label, b in report.get("banks", {}).items():
-        tables.append(_table(f"bank {label}", ["source", "subjects", "poses read", "kept", "dedup rate", "rows", "views/pose"],
+        tables.append(_table(section_title("bank", label), ["source", "subjects", "poses read", "kept", "dedup rate", "rows", "views/pose"],
                              [[s, v["subjects"], v["poses_read"], v["poses_kept"], v["dedup_rate"], v["rows"],
                                v["views_per_pose"]] for s, v in b["sources"].items()]))  # fmt: skip
         if b["flagged_subjects"]:
-            tables.append(_table(f"bank {label}: flagged subjects (every bone in the page and audit.json)",
+            tables.append(_table(f"{section_title('bank', label)}: flagged subjects (every bone in the page and audit.json)",
                                  ["subject", "problem", "bones", "first bone", "value"], _flag_rows(b["flagged_subjects"])))  # fmt: skip
         cov = b["coverage"]
         if cov["pairs"]:
-            tables.append(_table(f"bank {label}: median nearest-pose mm",
+            tables.append(_table(f"{section_title('bank', label)}: median nearest-pose mm",
                                  ["from", *cov["sources"]],
                                  [[a, *(cov["matrix_median_mm"][a][s] for s in cov["sources"])] for a in cov["sources"]]))  # fmt: skip
     for label, a in report.get("anchors", {}).items():
-        tables.append(_table(f"anchors {label}", ["k", "members min", "median", "max", "nearest other anchor median mm"],
+        tables.append(_table(section_title("anchors", label), ["k", "members min", "median", "max", "nearest other anchor median mm"],
                              [[a["k"], a["members_summary"].get("min"), a["members_summary"].get("q50"),
                                a["members_summary"].get("max"), a["nearest_other_anchor_mm"].get("q50")]]))  # fmt: skip
     for label, a in report.get("annotations", {}).items():
         ds = a["datasets"]
         flags = sorted({f for d in ds.values() for f in d["flags"]})
-        tables.append(_table(f"annotations {label}", ["dataset", "people", "matched", *flags, "distance median", "90th pct",
+        tables.append(_table(section_title("annotations", label), ["dataset", "people", "matched", *flags, "distance median", "90th pct",
                                                       "spread median mm"],
                              [[n, d["people"], d["matched"], *(d["flags"].get(f, 0) for f in flags),
                                d["match_distance"].get("q50"), d["match_distance"].get("q90"),
@@ -58,6 +58,6 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
         compared = [[n, c["people"], c.get("reduction_pct_mean"), c.get("reduction_pct_median"), c.get("share_better")]
                     for n, d in ds.items() if (c := d.get("compare"))]  # fmt: skip
         if compared:
-            tables.append(_table(f"annotations {label}: compared bank", ["dataset", "people", "reduction % mean",
+            tables.append(_table(f"{section_title('annotations', label)}: compared bank", ["dataset", "people", "reduction % mean",
                                                                         "reduction % median", "share better"], compared))  # fmt: skip
     return tables

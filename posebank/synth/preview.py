@@ -1,8 +1,9 @@
 """A contact sheet of synthetic images with their 2D annotations drawn over them, for a person to check.
 
 It reads back what was written (images and shards), so it shows the data as a trainer will see it.
-Bones are drawn in one colour per person; joints as filled dots when visible, hollow dots when
-occluded (joints outside the image fall off their tile).
+Colours and markers are posebank.drawing_style's, with its legend under the sheet: right side red,
+left blue, centre grey; a visible joint is a filled dot, an occluded one a cross, one outside the image
+hollow (it falls off its tile). Each person's index is written at its head.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..drawing_style import SYNTH_STATE_LABELS, draw_pose_pil, pil_legend
 from ..skeleton import get_skeleton
 
-_PERSON_COLOURS = ((255, 64, 64), (64, 200, 255), (255, 220, 40), (120, 255, 90), (255, 90, 255),
-                   (255, 150, 40), (150, 120, 255), (40, 255, 200))  # fmt: skip
+LEGEND_PX = 22  # height of the legend strip under the sheet
 
 
 def write_contact_sheet(out: str | Path, count: int = 16, tile: int = 256, path: str | Path | None = None) -> Path:
@@ -54,25 +55,19 @@ def write_contact_sheet(out: str | Path, count: int = 16, tile: int = 256, path:
             break
     cols = max(1, int(np.ceil(np.sqrt(len(per_image)))))
     rows = -(-len(per_image) // cols)
-    sheet = Image.new("RGB", (cols * tile, rows * tile), (24, 24, 24))
+    sheet = Image.new("RGB", (cols * tile, rows * tile + LEGEND_PX), (24, 24, 24))
+    sheet.paste(pil_legend(cols * tile, SYNTH_STATE_LABELS, LEGEND_PX), (0, rows * tile))
     for k, (name, people) in enumerate(per_image.items()):
         img = Image.open(out / IMAGES_DIR / name).convert("RGB")
         s = tile / max(img.size)
         img = img.resize((max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s))), Image.BILINEAR)
         draw = ImageDraw.Draw(img)
         for person, pose, visible, occluded in people:
-            colour = _PERSON_COLOURS[person % len(_PERSON_COLOURS)]
             # Pixel centres are at integer coordinates: (x + 0.5) * s is the point in the scaled image.
             pts = (pose + 0.5) * s
-            for a, b in skeleton.bones:
-                draw.line([tuple(pts[a]), tuple(pts[b])], fill=colour, width=2)
-            for q, vis, occ in zip(pts, visible, occluded):
-                r = 3
-                box = [q[0] - r, q[1] - r, q[0] + r, q[1] + r]
-                if vis:
-                    draw.ellipse(box, fill=colour, outline=(0, 0, 0))
-                elif occ:
-                    draw.ellipse(box, fill=None, outline=colour, width=1)
+            draw_pose_pil(draw, pts, skeleton.joint_names, skeleton.bones, visible, occluded)
+            head = pts[skeleton.index("head")] if "head" in skeleton.joint_names else pts.min(axis=0)
+            draw.text((float(head[0]) + 4, float(head[1]) - 12), f"#{person}", fill=(255, 255, 255))
         draw.text((3, 2), Path(name).stem, fill=(255, 255, 255))
         sheet.paste(img, ((k % cols) * tile, (k // cols) * tile))
     target = Path(path) if path is not None else out / PREVIEW_FILE
