@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..geometry import masked_centre_scale  # also the search's (one normalisation)
+from ..metrics import mpjpe
 from ..skeleton import Skeleton, body_centre
 
 
@@ -49,8 +50,7 @@ def match_spread(matches_3d: npt.NDArray[np.floating]) -> npt.NDArray[np.float64
     matches_3d = np.asarray(matches_3d, dtype=np.float64)
     if matches_3d.shape[1] < 2:
         return np.zeros(len(matches_3d))
-    d = np.linalg.norm(matches_3d[:, 1:] - matches_3d[:, :1], axis=-1).mean(axis=-1)
-    return d.mean(axis=1)
+    return mpjpe(matches_3d[:, 1:], matches_3d[:, :1]).mean(axis=1)
 
 
 def topk_weighted_3d(
