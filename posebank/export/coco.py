@@ -13,15 +13,15 @@ Pixels are written to 0.001 px and metres to 1 µm (people.PX_DECIMALS, M_DECIMA
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..provenance import atomic_path
 from ..skeleton import Skeleton
-from .people import People, annotation_ids, image_ids, json_m, json_px, skeleton_info, units_and_frames
+from .people import (
+    People, annotation_ids, image_ids, json_m, json_px, skeleton_info, units_and_frames, write_json,
+)  # fmt: skip
 
 
 def _none_if_nan(v: float) -> float | None:
@@ -34,7 +34,7 @@ def _triplets(xy: np.ndarray, flag: np.ndarray) -> list[float | int]:
 
 
 def coco_document(people: People, skeleton: Skeleton, provenance: dict[str, Any]) -> dict[str, Any]:
-    """The COCO keypoints document of `people` (a dict ready for json.dump)."""
+    """The COCO keypoints document of `people`; its "annotations" is an iterator (people.write_json streams it)."""
     img_ids, img_ids_kept = image_ids(people)
     ann_ids, ann_ids_kept = annotation_ids(people)
     images: dict[int, dict[str, Any]] = {}
@@ -57,10 +57,10 @@ def coco_document(people: People, skeleton: Skeleton, provenance: dict[str, Any]
     has_box = np.isfinite(people.box_full).all(1)
     box = json_px(people.box_full)
     xywh = np.round(np.c_[box[:, :2], box[:, 2:] - box[:, :2]], 3)
-    annotations = []
-    for i in range(len(people)):
+
+    def annotation(i: int) -> dict[str, Any]:
         has_3d = bool(np.isfinite(people.pose_3d[i]).all())
-        annotations.append({
+        return {
             "id": int(ann_ids[i]), "image_id": int(img_ids[i]), "category_id": 1,
             "keypoints": _triplets(xy[i], v[i]),
             "num_keypoints": int(visible[i].sum()),
@@ -77,12 +77,13 @@ def coco_document(people: People, skeleton: Skeleton, provenance: dict[str, Any]
             "source_row": int(people.source_row[i]) if people.source_row[i] >= 0 else None,
             "source_annotation_id": int(people.source_annotation_id[i]) if people.source_annotation_id[i] >= 0 else None,
             "source_image_id": int(people.source_image_id[i]) if people.source_image_id[i] >= 0 else None,
-        })  # fmt: skip
+        }  # fmt: skip
+
     info = skeleton_info(skeleton)
     return {
         "info": {"description": f"posebank annotations ({skeleton.name}, pseudo-3D)", "version": provenance["version"]},
         "images": list(images.values()),
-        "annotations": annotations,
+        "annotations": (annotation(i) for i in range(len(people))),  # streamed: COCO train has 260k people
         "categories": [{
             "id": 1, "name": "person", "supercategory": "person",
             "keypoints": info["joint_names"],
@@ -100,6 +101,4 @@ def coco_document(people: People, skeleton: Skeleton, provenance: dict[str, Any]
 
 def write_coco(path: str | Path, people: People, skeleton: Skeleton, provenance: dict[str, Any]) -> None:
     """Write the COCO document of `people` to `path` atomically (temporary file, then rename)."""
-    doc = coco_document(people, skeleton, provenance)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
+    write_json(path, coco_document(people, skeleton, provenance))

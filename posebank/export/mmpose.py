@@ -15,15 +15,15 @@ written to 0.001 px and metres to 1 µm (people.PX_DECIMALS, M_DECIMALS).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..provenance import atomic_path
 from ..skeleton import Skeleton
-from .people import People, annotation_ids, image_ids, json_m, json_px, skeleton_info, units_and_frames
+from .people import (
+    People, annotation_ids, image_ids, json_m, json_px, skeleton_info, units_and_frames, write_json,
+)  # fmt: skip
 
 _LEFT, _RIGHT, _CENTRE = [0, 255, 0], [255, 128, 0], [51, 153, 255]  # mmpose's usual limb colours
 
@@ -64,16 +64,16 @@ def mmpose_metainfo(skeleton: Skeleton) -> dict[str, Any]:
 
 
 def mmpose_document(people: People, skeleton: Skeleton, provenance: dict[str, Any]) -> dict[str, Any]:
-    """The mmpose-style document of `people` (a dict ready for json.dump)."""
+    """The mmpose-style document of `people`; its "data_list" is an iterator (people.write_json streams it)."""
     img_ids, _ = image_ids(people)
     ann_ids, _ = annotation_ids(people)
     done = np.isfinite(people.pose_2d).all(-1)
     xy = np.where(done[..., None], json_px(people.pose_2d), 0.0)
-    data_list = []
-    for i in range(len(people)):
+    j = people.visible.shape[1]
+
+    def instance(i: int) -> dict[str, Any]:
         has_3d = bool(np.isfinite(people.pose_3d[i]).all())
-        j = people.visible.shape[1]
-        data_list.append({
+        return {
             "id": int(ann_ids[i]), "img_id": int(img_ids[i]), "img_path": str(people.image[i]),
             "width": int(people.image_width[i]) if people.image_width[i] >= 0 else None,
             "height": int(people.image_height[i]) if people.image_height[i] >= 0 else None,
@@ -93,15 +93,14 @@ def mmpose_document(people: People, skeleton: Skeleton, provenance: dict[str, An
             "source_row": int(people.source_row[i]) if people.source_row[i] >= 0 else None,
             "source_image_id": int(people.source_image_id[i]) if people.source_image_id[i] >= 0 else None,
             "source_annotation_id": int(people.source_annotation_id[i]) if people.source_annotation_id[i] >= 0 else None,
-        })  # fmt: skip
+        }  # fmt: skip
+
     metainfo = mmpose_metainfo(skeleton)
     metainfo["posebank"] = {"skeleton": skeleton_info(skeleton), "units": units_and_frames(people),
                             "provenance": provenance}  # fmt: skip
-    return {"metainfo": metainfo, "data_list": data_list}
+    return {"metainfo": metainfo, "data_list": (instance(i) for i in range(len(people)))}  # streamed
 
 
 def write_mmpose(path: str | Path, people: People, skeleton: Skeleton, provenance: dict[str, Any]) -> None:
     """Write the mmpose-style document of `people` to `path` atomically (temporary file, then rename)."""
-    doc = mmpose_document(people, skeleton, provenance)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
+    write_json(path, mmpose_document(people, skeleton, provenance))

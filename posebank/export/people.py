@@ -8,6 +8,8 @@ matched bank view's camera frame (x right, y down, z forward, body-centred); the
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
-from ..provenance import git_revision, package_version, sha256_file
+from ..provenance import atomic_path, git_revision, package_version, sha256_file
 from ..skeleton import Skeleton
 
 # Columns read from the shards; the source ids are absent from shards written before they existed.
@@ -248,3 +250,21 @@ def annotation_ids(people: People) -> tuple[npt.NDArray[np.int64], bool]:
     if len(ids) and (ids >= 0).all() and len(set(ids.tolist())) == len(ids):
         return ids.copy(), True
     return np.arange(1, len(people) + 1, dtype=np.int64), False
+
+
+def write_json(path: str | Path, doc: dict[str, Any]) -> None:
+    """Write `doc` as JSON to `path` atomically (temporary file, then rename). A top-level value that is
+    an iterator (the people) is written item by item, so the whole document is never held as text or as
+    Python objects at once. NaN and infinity are refused (not JSON)."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("{")
+        for k, (key, value) in enumerate(doc.items()):
+            f.write(("" if k == 0 else ", ") + json.dumps(key) + ": ")
+            if isinstance(value, Iterator):
+                f.write("[")
+                for n, item in enumerate(value):
+                    f.write(("" if n == 0 else ", ") + json.dumps(item, allow_nan=False))
+                f.write("]")
+            else:
+                f.write(json.dumps(value, allow_nan=False))
+        f.write("}\n")
