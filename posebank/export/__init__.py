@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InputError
 from .coco import write_coco
 from .mmpose import write_mmpose
 from .npz import write_npz
@@ -42,12 +43,15 @@ def export_annotations(config: ExportConfig) -> ExportReport:
 
     Raises:
         ValueError: an unknown format or no input.
+        InputError: --out is a folder.
         InputError: shards that do not read or verify, different skeletons, no people (of the split).
     """
     if config.format not in WRITERS:
         raise ValueError(f"unknown format {config.format!r}; choose from {', '.join(FORMATS)}")
     if not config.annotations or not config.out:
         raise ValueError("export needs annotation folders and an output file")
+    if Path(config.out).is_dir():
+        raise InputError(config.out, "is a folder: --out names the file to write (e.g. labels.json)")
     people, skeleton, inputs = read_people(list(config.annotations), split=config.split)
     WRITERS[config.format](config.out, people, skeleton, provenance(inputs, config.format, config.split))
     images = len(set(zip(people.dataset.tolist(), people.image.tolist())))

@@ -261,6 +261,8 @@ def test_cli_export_and_errors(outputs: dict[str, Path], tmp_path: Path) -> None
     assert bad.exit_code == 1 and "not annotation shards" in bad.output
     bad = runner.invoke(app, ["export", str(outputs["coco"]), "--format", "yaml", "--out", str(tmp_path / "x.json")])
     assert bad.exit_code == 1 and "unknown format" in bad.output
+    bad = runner.invoke(app, ["export", str(outputs["coco"]), "--format", "coco", "--out", str(tmp_path)])
+    assert bad.exit_code == 1 and "is a folder" in bad.output
 
 
 def test_annotate_records_its_images_root_for_train(outputs: dict[str, Path], tmp_path: Path) -> None:
