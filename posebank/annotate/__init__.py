@@ -34,7 +34,7 @@ from ..search import SearchConfig, resolve_engine
 from ..skeleton import Skeleton, upper_body_mask
 from .complete import complete_2d, masked_centre_scale, match_spread
 from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses
-from .matching import QuerySet, block_rows_for_memory, gather_matches, search_bank_sets
+from .matching import BankRows, QuerySet, block_rows_for_memory, gather_matches, open_bank_rows, search_bank_sets
 
 LOG = logging.getLogger(__name__)
 SHARDS_DIR = "annotations"
@@ -171,6 +171,7 @@ def label_people(
     memory_gb: float = 8.0,
     progress: ProgressFactory | None = None,
     matches: PeopleMatches | None = None,
+    bank_rows: BankRows | None = None,
 ) -> Labels:
     """Match people against the bank and derive their labels (array level; no files written).
 
@@ -184,6 +185,8 @@ def label_people(
         bank_block_rows, memory_gb: bank rows searched at a time; None: as many as memory_gb allows.
         matches: these people's match_people result, when already searched (annotate searches every
             pending shard's people in one pass); None: searched here.
+        bank_rows: matching.open_bank_rows(bank), to gather the matched rows from the bank's stored
+            table (annotate opens it once per run); None: from the shards.
     """
     if label_mode not in LABEL_MODES:
         raise ValueError(f"unknown label mode {label_mode!r}; choose from {', '.join(LABEL_MODES)}")
@@ -211,7 +214,7 @@ def label_people(
     if len(matchable):
         query, mask = pose_2d[matchable], visible[matchable]
         found = matches.subset(matchable)
-        got = gather_matches(bank, found.rows)
+        got = gather_matches(bank, found.rows, bank_rows)
         labelled = label_poses(label_mode, query, mask, found.distances, got, skeleton)
         out_2d[matchable] = complete_2d(query, mask, labelled.completion_2d)
         out_3d[matchable] = labelled.pose_3d
@@ -356,13 +359,14 @@ def _annotate(
             bank_block_rows=_block_rows(config, report.engine, skeleton.num_joints, bank.num_rows),
             progress=progress, content_sha256=job.spec.inputs[f"bank {MANIFEST}"],
         )  # fmt: skip
+    bank_rows = open_bank_rows(bank, job.spec.inputs[f"bank {MANIFEST}"]) if len(rows) else None
     offset = 0
     for sl, rel, key in progress(pending, f"labelling {len(rows)} people: shards", len(pending)):
         count = sl.stop - sl.start
         labels = label_people(
             bank, canon.pose_2d[sl], canon.visible[sl], k=config.k, label_mode=config.label_mode,
             min_joints=config.min_joints, swap_ratio=config.swap_ratio, search=search,
-            matches=matches.subset(slice(offset, offset + count)),
+            matches=matches.subset(slice(offset, offset + count)), bank_rows=bank_rows,
         )  # fmt: skip
         offset += count
         table = make_table(annotations_schema(skeleton.num_joints),

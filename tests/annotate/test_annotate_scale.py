@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from posebank.annotate import AnnotateConfig, annotate, label_people
-from posebank.annotate.matching import block_rows_for_memory, iter_bank_blocks, search_bank
+from posebank.annotate.matching import BankRows, block_rows_for_memory, iter_bank_blocks, open_bank_rows, search_bank
 from posebank.bank import open_bank
 from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
@@ -107,6 +107,12 @@ def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: 
     shutil.copytree(bank_dir, bank_copy, ignore=shutil.ignore_patterns(INDEX_DIR))
     first = annotate(_config(bank_copy, tmp_path / "a", engine="faiss-ivf"))
     stored = list((bank_copy / INDEX_DIR).glob("ivf-*"))
+    # The gather table stored beside it holds the bank's rows as the shards do.
+    bank = open_bank(bank_copy)
+    rows = np.array([0, 5, 77, bank.num_rows - 1])
+    got, want = open_bank_rows(bank).take(rows), bank.take(rows, columns=BankRows.COLUMNS)
+    for column in BankRows.COLUMNS:
+        np.testing.assert_array_equal(got[column], want[column])
     assert len(stored) == 1 and first.matched > 0
     meta = json.loads((stored[0] / "meta.json").read_text())
     assert meta["bank_rows"] == [0, open_bank(bank_copy).num_rows] and meta["files"]["tables"]["sha256"]
@@ -120,11 +126,12 @@ def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: 
     data = bytearray(tables.read_bytes())
     data[-5] ^= 0xFF
     tables.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="posebank.search.ivf_store"):
+    with caplog.at_level(logging.WARNING, logger="posebank.stored_arrays"):
         annotate(_config(bank_copy, tmp_path / "c", engine="faiss-ivf"))
-    assert "does not verify" in caplog.text
+    assert "do not verify" in caplog.text
     assert _same(_rows(tmp_path / "c"), _rows(tmp_path / "a"))
-    assert [p.name for p in (bank_copy / INDEX_DIR).iterdir()] == [stored[0].name]  # no temporary left
+    left = sorted(p.name for p in (bank_copy / INDEX_DIR).iterdir())  # no temporary folder left
+    assert len(left) == 2 and left[0] == stored[0].name and left[1].startswith("rows-")
     # Other index parameters are another index, beside the first.
     canon = to_canonical_2d(read_annotations("mpii", MPII_H5))
     label_people(open_bank(bank_copy), canon.pose_2d[:50], canon.visible[:50], k=2,
