@@ -156,7 +156,6 @@ def draw_cases(report: dict[str, Any], out: Path, images_root: Path | None) -> i
                 for i, rec in enumerate(d.get(kind, [])):
                     drawn = draw_case(rec, out, f"case-{label}-{ds}-{kind}-{i:03d}.png", ann["joint_names"], bones,
                                       images_root, flip if kind == "swaps" else None)  # fmt: skip
-                    rec["figure"] = {"file": drawn["file"], "over_image": drawn["over_image"], "size_px": drawn["size_px"],
-                                     "legend": drawn["legend"]}  # fmt: skip
+                    rec["figure"] = {k: drawn[k] for k in ("file", "over_image", "size_px", "legend", "cut_text")}
                     count += 1
     return count

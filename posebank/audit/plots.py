@@ -21,20 +21,42 @@ PLOT_SIZE_IN = (8.0, 4.0)  # the one-plot figures: 800 x 400 px
 
 def new_figure(width: float = PLOT_SIZE_IN[0], height: float = PLOT_SIZE_IN[1], layout: str | None = "constrained") -> Any:
     """A matplotlib Figure (inches, DPI) not attached to pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     # constrained layout is slow on grids of small axes and on 3D axes: those place axes by hand
-    return Figure(figsize=(width, height), dpi=DPI, layout=layout)
+    fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
+    FigureCanvasAgg(fig)  # its own canvas (not pyplot's): save_figure measures the drawn texts with it
+    return fig
 
 
 def save_figure(fig: Any, out: Path, name: str, caption: str) -> dict[str, Any]:
-    """Write `fig` as out/name (PNG); returns {"file", "caption", "size_px": [w, h], "legend": labels}."""
+    """Write `fig` as out/name (PNG); returns {"file", "caption", "size_px": [w, h], "legend": labels,
+    "cut_text": texts that reach past the picture's edge (a cut label; none expected)}."""
     legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
     labels = [t.get_text() for lg in legends if lg is not None for t in lg.get_texts()]
     # Fixed metadata: the PNG bytes then depend on the data only.
     fig.savefig(out / name, metadata={"Software": None})
     w, h = fig.canvas.get_width_height()
-    return {"file": name, "caption": caption, "size_px": [int(w), int(h)], "legend": labels}
+    return {"file": name, "caption": caption, "size_px": [int(w), int(h)], "legend": labels, "cut_text": _cut_text(fig, w, h)}
+
+
+def _cut_text(fig: Any, width: int, height: int) -> list[str]:
+    """The titles, axis labels, legend and free texts of a drawn figure whose box leaves the canvas by
+    more than a pixel (tick labels are left out: those beyond the axes' limits are kept but not drawn)."""
+    renderer = fig.canvas.get_renderer()
+    texts = [*fig.texts, *(t for lg in fig.legends for t in lg.get_texts())]
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        texts += ax.get_legend().get_texts() if ax.get_legend() is not None else []
+    cut = []
+    for t in texts:
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        box = t.get_window_extent(renderer)
+        if box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1:
+            cut.append(t.get_text())
+    return cut
 
 
 def legend_or_note(ax: Any, fontsize: float = 8) -> None:

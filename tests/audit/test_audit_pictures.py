@@ -61,6 +61,7 @@ def test_plots_are_800_by_400_or_larger_and_say_so(audited: AuditResult) -> None
             assert list(im.size) == f["size_px"], f["file"]
         w, h = f["size_px"]
         assert w >= 800 and h >= 400, f
+        assert f["cut_text"] == [], f  # every title, axis label and legend inside the picture
     plain = [f for f in figures if f["file"].endswith(("-distance.png", "-occlusion.png", "-height.png", "-viewpoints.png"))]
     assert plain and all(f["size_px"] == [800, 400] for f in plain)
 
@@ -108,6 +109,7 @@ def test_typical_cases_beside_the_worst_with_the_style_legend(audited: AuditResu
     for rec in coco["typical"] + coco["worst"]:
         assert rec["figure"]["size_px"] == [1080, 400]  # three panels: annotation, its match, 3D
         assert sorted(rec["figure"]["legend"]) == sorted(["query (annotated)", *STYLE_LEGEND])
+        assert rec["figure"]["cut_text"] == []
 
 
 def test_a_suspected_swap_is_drawn_in_both_readings(audited: AuditResult, tmp_path: Path) -> None:
