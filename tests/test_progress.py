@@ -87,3 +87,16 @@ def test_steps_stop_where_a_stage_failed() -> None:
     steps.done()
     steps.done()
     rec.assert_complete()
+
+
+def test_annotate_bars_reach_their_totals_and_name_the_people(tmp_path: Path) -> None:
+    from posebank.annotate import AnnotateConfig, annotate
+
+    bank = tmp_path / "bank"
+    build_bank(BankConfig(sources=(("cmu", str(_two_motions(tmp_path))),), out=str(bank), view=ViewConfig(views=3)))
+    rec = Recorder()
+    report = annotate(AnnotateConfig(dataset="coco", annotation_file=str(CMU.parent / "coco" / "mmpose_test_coco.json"),
+                                     bank=str(bank), out=str(tmp_path / "ann"), engine="numpy"), progress=rec)  # fmt: skip
+    rec.assert_complete()
+    described = " | ".join(b["description"] for b in rec.bars)
+    assert f"{report.people} people" in described, described  # the bars over bank blocks and shards say whose
