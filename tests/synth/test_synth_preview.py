@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +30,15 @@ def test_contact_sheet_uses_the_side_colours_and_has_its_legend(demo_bank: Path,
         assert _has_colour(tiles, side_rgb(side), tol=10), side  # bones drawn in their side's colour
         assert _has_colour(legend, side_rgb(side), tol=10), side
     assert (legend < 100).any()  # the legend's words
+
+
+def test_workers_0_renders_in_this_process_with_the_same_bytes(demo_bank: Path, tmp_path: Path) -> None:
+    """--workers 0 (every command's "all in this process") gives the files of a process pool."""
+    config = SynthConfig(images=3, size=(96, 96), people=(1, 2), seed=2, images_per_shard=2, workers=0)
+    synthesize(config, demo_bank, tmp_path / "w0")
+    synthesize(replace(config, workers=2), demo_bank, tmp_path / "w2")
+    files = sorted(p.relative_to(tmp_path / "w0") for p in (tmp_path / "w0").rglob("*") if p.is_file()
+                   and p.name not in ("manifest.json", ".job.json"))  # fmt: skip
+    assert len(files) == 3 + 2  # images and shards
+    for f in files:
+        assert (tmp_path / "w0" / f).read_bytes() == (tmp_path / "w2" / f).read_bytes(), f
