@@ -21,7 +21,8 @@ Rows, all in this one process (so imports and page cache are warm for every row 
   stored by the first run. recall@1: share of people whose top-1 distance equals the exact run's (ties,
   squared distances within 2e-6, count as hits).
 - cli: one run of each engine as the command line a user types (a fresh interpreter: start-up and imports
-  included), for the fixed share the library rows leave out.
+  included), for the fixed share the library rows leave out; wall and CPU seconds and peak memory (wait4).
+x_baseline compares wall seconds; on a machine shared with other jobs compare the CPU seconds too.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import argparse
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,7 +44,7 @@ if str(REPO) not in sys.path:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import SQ_TIE, baseline_per_mask  # noqa: E402 -- the sibling script: one baseline
-from machine import emit_json, machine_description, round_or_none  # noqa: E402
+from machine import emit_json, machine_description, round_or_none, run_measured  # noqa: E402
 
 from posebank.annotate import AnnotateConfig, annotate  # noqa: E402
 from posebank.bank import open_bank  # noqa: E402
@@ -164,15 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     for engine in ("blas", "faiss-ivf"):
         out = work / "runs" / f"cli-{engine}"
         shutil.rmtree(out, ignore_errors=True)
-        t = time.perf_counter()
-        subprocess.run([str(cli), "annotate", "mpii", str(args.annotations), "--bank", str(bank_dir), "--out", str(out),
-                        "--engine", engine, "--k", str(args.k), "-q"], check=True, capture_output=True)  # fmt: skip
-        rows[f"cli {engine} (fresh interpreter)"] = {"seconds": time.perf_counter() - t}
+        run = run_measured([str(cli), "annotate", "mpii", str(args.annotations), "--bank", str(bank_dir), "--out",
+                            str(out), "--engine", engine, "--k", str(args.k), "-q"])  # fmt: skip
+        rows[f"cli {engine} (fresh interpreter)"] = {k: run[k] for k in ("seconds", "cpu_seconds", "peak_rss_gib")}
 
     base = rows.get("baseline", {}).get("seconds")
     for row in rows.values():
         row["x_baseline"] = round_or_none(base / row["seconds"], 2) if base else None
-        for key in ("seconds", "cpu_seconds"):
+        for key in ("seconds", "cpu_seconds", "peak_rss_gib"):
             if key in row:
                 row[key] = round_or_none(row[key], 3)
     result["rows"] = rows

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_annotate import top1_distances  # noqa: E402 -- the sibling script
 from bench_search import SQ_TIE  # noqa: E402
-from machine import emit_json, machine_description, round_or_none  # noqa: E402
+from machine import emit_json, machine_description, round_or_none, run_measured  # noqa: E402
 
 from posebank.bank import open_bank  # noqa: E402
 from posebank.bank.build import build_bank  # noqa: E402
@@ -86,20 +85,6 @@ def repeat_people(src: Path, dst: Path, count: int, seed: int = 0) -> None:
         for k, v in out.items():
             f.create_dataset(k, data=v)
     os.replace(tmp, dst)
-
-
-def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Run `cmd`; its wall seconds, user + system CPU seconds and peak resident memory (GiB, wait4)."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
-    return {"seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_gib": usage.ru_maxrss / 2**20,
-            "summary": out.strip().splitlines()[-1] if out.strip() else ""}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,23 @@ def emit_json(result: dict[str, Any], path: Path | None) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text + "\n", encoding="utf-8")
+
+
+def run_measured(cmd: list[str]) -> dict[str, Any]:
+    """Run `cmd` in a fresh process: its wall seconds, user + system CPU seconds and peak resident memory
+    (GiB), from wait4 (this child's own usage), and the last line it printed. Raises when it fails."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f)  # files, not pipes: wait4 then reaps it
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read().decode().strip(), err_f.read().decode()
+    if code:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{err[-3000:]}")
+    return {"seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_gib": usage.ru_maxrss / 2**20,
+            "summary": out.splitlines()[-1] if out else ""}  # fmt: skip
