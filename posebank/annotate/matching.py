@@ -141,7 +141,8 @@ def search_bank_sets(
         progress: reports the bank blocks as they are searched (under `description`).
         content_sha256: the bank's content identity for the stored faiss-ivf index (default: the
             sha256 of its manifest.json, which lists every shard's sha256).
-        store_index: faiss-ivf only: False keeps the index in memory (neither read nor written).
+        store_index: False: nothing is read from or written to <bank>/.index (the faiss-ivf index, or
+            the prepared bank of the exact engines, which later runs slice instead of decoding the shards).
 
     Returns:
         One Matches per set, (Q, k) each, global bank rows.
@@ -162,7 +163,7 @@ def search_bank_sets(
     if engine == "faiss-ivf":
         blocks = _ivf_blocks(bank, block_rows, config, content_sha256, store_index)
     else:
-        blocks = _exact_blocks(bank, block_rows, config.degenerate_eps)
+        blocks = _exact_blocks(bank, block_rows, config.degenerate_eps, content_sha256, store_index)
     for start, searcher in (progress or no_progress)(blocks, description, total):
         for i in active:
             kk = min(sets[i].k, searcher.num_rows)
@@ -216,9 +217,57 @@ class _IvfBlock:
         return self.index.search_batch(queries, k)
 
 
-def _exact_blocks(bank: Bank, block_rows: int, degenerate_eps: float) -> Iterator[tuple[int, _ExactBlock]]:
-    for start, block in iter_bank_blocks(bank, block_rows):
-        yield start, _ExactBlock(prepare_bank(block["pose_2d"], degenerate_eps=degenerate_eps))
+def _exact_blocks(
+    bank: Bank, block_rows: int, degenerate_eps: float, content_sha256: str | None, store: bool
+) -> Iterator[tuple[int, _ExactBlock]]:
+    """Each block prepared for an exact engine: sliced from the prepared bank stored beside it
+    (<bank>/.index/prepared-<key>: PreparedBank.coords and .sqnorm in bank order, keyed by the bank's
+    content and degenerate_eps), or read and prepared, and then stored (streamed into memory-mapped
+    files during this pass, so memory stays bounded), so that later runs skip decoding and preparing."""
+    if not store:
+        for start, block in iter_bank_blocks(bank, block_rows):
+            yield start, _ExactBlock(prepare_bank(block["pose_2d"], degenerate_eps=degenerate_eps))
+        return
+    import shutil
+    import tempfile
+
+    from ..provenance import sha256_bytes
+    from ..search.ivf_store import INDEX_DIR
+    from ..stored_arrays import load_arrays, save_arrays
+
+    content = content_sha256 or sha256_file(bank.root / MANIFEST)
+    key = sha256_bytes("prepared-bank", "1", content, repr(float(degenerate_eps)))[:32]
+    folder = Path(bank.root) / INDEX_DIR / f"prepared-{key}"
+    n, j = bank.num_rows, bank.skeleton.num_joints
+    loaded = load_arrays(folder, key, ("coords", "sqnorm"))
+    if loaded is not None:
+        coords, sqnorm = loaded[0]["coords"], loaded[0]["sqnorm"]
+        for start in range(0, n, block_rows):
+            c = coords[start : start + block_rows]
+            # poses_2d: the prepared rows are poses too (n_S ignores translation and scale).
+            yield start, _ExactBlock(PreparedBank(c.reshape(len(c), j, 2), c, sqnorm[start : start + block_rows], degenerate_eps))
+        return
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.build.", suffix=".tmp", dir=folder.parent))
+    except OSError:  # a read-only bank: prepare every block, store nothing
+        yield from _exact_blocks(bank, block_rows, degenerate_eps, content, False)
+        return
+    try:
+        coords = np.lib.format.open_memmap(scratch / "coords.npy", mode="w+", dtype=np.float32, shape=(n, 2 * j))
+        sqnorm = np.lib.format.open_memmap(scratch / "sqnorm.npy", mode="w+", dtype=np.float32, shape=(n, j))
+        done = 0
+        for start, block in iter_bank_blocks(bank, block_rows):
+            prepared = prepare_bank(block["pose_2d"], degenerate_eps=degenerate_eps)
+            coords[start : start + prepared.num_rows] = prepared.coords
+            sqnorm[start : start + prepared.num_rows] = prepared.sqnorm
+            done = start + prepared.num_rows
+            yield start, _ExactBlock(prepared)
+        if done == n:  # a search stopped early (an error) stores nothing
+            save_arrays(folder, key, {"coords": coords, "sqnorm": sqnorm},
+                        {"kind": "prepared bank", "rows": n, "bank_manifest_sha256": content})  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _ivf_blocks(

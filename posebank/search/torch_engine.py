@@ -162,6 +162,11 @@ def _step(run: _ShardRun, i0: int, bank_block: int, k: int, eps_sq: float) -> No
     run.best, run.best_ids = _merge(run.best, run.best_ids, vals, cols + (run.shard.offset + i0), k)
 
 
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """torch.from_numpy, copying a read-only array (a memory-mapped stored bank) that torch must not share."""
+    return torch.from_numpy(a if a.flags.writeable else np.array(a))
+
+
 def search_torch(
     bank: PreparedBank, queries: QueryBatch, k: int, config: SearchConfig
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
@@ -180,7 +185,7 @@ def search_torch(
     # One contiguous shard of the bank per device; the tables move to the device once per call.
     bounds = np.linspace(0, bank.num_rows, len(devices) + 1).astype(int)
     shards = [
-        _Shard(int(lo), torch.from_numpy(bank.coords[lo:hi]).to(dev), torch.from_numpy(bank.sqnorm[lo:hi]).to(dev))
+        _Shard(int(lo), _tensor(bank.coords[lo:hi]).to(dev), _tensor(bank.sqnorm[lo:hi]).to(dev))
         for lo, hi, dev in zip(bounds[:-1], bounds[1:], devices)
         if hi > lo
     ]

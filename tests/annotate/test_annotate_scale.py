@@ -91,6 +91,8 @@ def test_small_bank_blocks_give_the_same_matches(bank_dir: Path) -> None:
     sel = canon.visible[:300].sum(1) >= 3
     q, m = canon.pose_2d[:300][sel], canon.visible[:300][sel]
     one = search_bank(bank, q, m, 5, config=SearchConfig(engine="blas"))
+    # The first search stored the prepared bank beside it; this one slices that copy, in other blocks.
+    assert len(list((bank_dir / INDEX_DIR).glob("prepared-*"))) == 1
     many = search_bank(bank, q, m, 5, config=SearchConfig(engine="blas"), block_rows=777)
     np.testing.assert_allclose(many.distances, one.distances, atol=1e-6)
     distinct = np.diff(one.distances, axis=1).min(axis=1) > 1e-5  # ties aside
