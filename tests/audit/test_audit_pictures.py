@@ -17,11 +17,12 @@ from posebank.audit import AuditConfig, AuditResult, run_audit
 from posebank.audit.drawing import draw_cases
 from posebank.audit.page import problem_text
 from posebank.audit.plots import _distance_matrix, new_figure
+from posebank.bank.build import build_bank
+from posebank.config import BankConfig, ViewConfig
 from posebank.drawing_style import SIDE_LABELS, STATE_LABELS
 from posebank.synth import SynthConfig, synthesize
 
-from conftest import FIXTURES, copy_cmu, make_bank
-
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # (not imported from conftest: several tests/ dirs have one)
 STYLE_LEGEND = [*SIDE_LABELS.values(), *STATE_LABELS.values()]
 
 
@@ -31,7 +32,13 @@ def two_source_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("two-sources")
     (tmp / "bvh").mkdir()
     (tmp / "bvh" / "131_01_5frames.bvh").write_bytes((FIXTURES / "bvh" / "131_01_5frames.bvh").read_bytes())
-    return make_bank(tmp, (("cmu", str(copy_cmu(tmp / "cmu", {"09": "09_12"}))), ("bvh", str(tmp / "bvh"))))
+    cmu = tmp / "cmu" / "subjects" / "09"
+    cmu.mkdir(parents=True)
+    for name in ("09.asf", "09_12.amc"):
+        (cmu / name).write_bytes((FIXTURES / "demo" / "cmu" / "subjects" / "09" / name).read_bytes())
+    out = tmp / "bank"
+    build_bank(BankConfig(sources=(("cmu", str(tmp / "cmu")), ("bvh", str(tmp / "bvh"))), out=str(out), view=ViewConfig(views=4)))
+    return out
 
 
 @pytest.fixture(scope="module")
