@@ -122,20 +122,29 @@ def _pil_marker(draw: Any, q: Any, state: str, colour: tuple[int, int, int], rad
         draw.ellipse([x - r, y - r, x + r, y + r], fill=None, outline=colour, width=1)
 
 
-def pil_legend(width: int, state_labels: dict[str, str] | None = None, height: int = 22) -> Any:
-    """A (width x height) PIL strip with the side colours and joint markers, to paste under a sheet."""
+def pil_legend(width: int, state_labels: dict[str, str] | None = None, row_px: int = 20) -> Any:
+    """A PIL strip `width` px wide with the side colours and joint markers, to paste under a sheet; its
+    items wrap onto as many rows of `row_px` as the width needs."""
     from PIL import Image, ImageDraw
 
     labels = state_labels or STATE_LABELS
-    strip = Image.new("RGB", (width, height), (245, 245, 245))
+    items = [("side", s, SIDE_LABELS[s]) for s in (RIGHT, LEFT, CENTRE)]
+    items += [("state", s, labels[s]) for s in (ANNOTATED, OCCLUDED, COMPLETED)]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    places, x, row = [], 6, 0
+    for kind, key, text in items:
+        size = 34 + int(measure.textlength(text))
+        if x + size > width and x > 6:
+            x, row = 6, row + 1
+        places.append((kind, key, text, x, row))
+        x += size
+    strip = Image.new("RGB", (width, (row + 1) * row_px), (245, 245, 245))
     draw = ImageDraw.Draw(strip)
-    x, y = 6, height // 2
-    for side in (RIGHT, LEFT, CENTRE):
-        draw.line([(x, y), (x + 18, y)], fill=side_rgb(side), width=3)
-        draw.text((x + 22, y - 6), SIDE_LABELS[side], fill=(0, 0, 0))
-        x += 28 + int(draw.textlength(SIDE_LABELS[side]))
-    for state in (ANNOTATED, OCCLUDED, COMPLETED):
-        _pil_marker(draw, (x + 4, y), state, (80, 80, 80), 4)
-        draw.text((x + 12, y - 6), labels[state], fill=(0, 0, 0))
-        x += 22 + int(draw.textlength(labels[state]))
+    for kind, key, text, x, row in places:
+        y = row * row_px + row_px // 2
+        if kind == "side":
+            draw.line([(x, y), (x + 18, y)], fill=side_rgb(key), width=3)
+        else:
+            _pil_marker(draw, (x + 9, y), key, (80, 80, 80), 4)
+        draw.text((x + 24, y - 6), text, fill=(0, 0, 0))
     return strip

@@ -15,7 +15,6 @@ import numpy as np
 from ..drawing_style import SYNTH_STATE_LABELS, draw_pose_pil, pil_legend
 from ..skeleton import get_skeleton
 
-LEGEND_PX = 22  # height of the legend strip under the sheet
 
 
 def write_contact_sheet(out: str | Path, count: int = 16, tile: int = 256, path: str | Path | None = None) -> Path:
@@ -55,8 +54,9 @@ def write_contact_sheet(out: str | Path, count: int = 16, tile: int = 256, path:
             break
     cols = max(1, int(np.ceil(np.sqrt(len(per_image)))))
     rows = -(-len(per_image) // cols)
-    sheet = Image.new("RGB", (cols * tile, rows * tile + LEGEND_PX), (24, 24, 24))
-    sheet.paste(pil_legend(cols * tile, SYNTH_STATE_LABELS, LEGEND_PX), (0, rows * tile))
+    legend = pil_legend(cols * tile, SYNTH_STATE_LABELS)
+    sheet = Image.new("RGB", (cols * tile, rows * tile + legend.height), (24, 24, 24))
+    sheet.paste(legend, (0, rows * tile))
     for k, (name, people) in enumerate(per_image.items()):
         img = Image.open(out / IMAGES_DIR / name).convert("RGB")
         s = tile / max(img.size)

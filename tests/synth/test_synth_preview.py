@@ -10,7 +10,8 @@ from PIL import Image
 
 from posebank.drawing_style import LEFT, RIGHT, side_rgb
 from posebank.synth import SynthConfig, synthesize
-from posebank.synth.preview import LEGEND_PX, write_contact_sheet
+from posebank.drawing_style import pil_legend
+from posebank.synth.preview import write_contact_sheet
 
 
 def _has_colour(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int = 40) -> bool:
@@ -24,7 +25,9 @@ def test_contact_sheet_uses_the_side_colours_and_has_its_legend(demo_bank: Path,
     path = write_contact_sheet(out, count=4, tile=128)
     with Image.open(path) as im:
         sheet = np.asarray(im.convert("RGB"))
-    assert sheet.shape == (2 * 128 + LEGEND_PX, 2 * 128, 3)  # 2 x 2 tiles and the legend under them
+    legend_px = pil_legend(2 * 128).height
+    assert legend_px >= 40  # 256 px cannot hold the six items on one row: they wrap, none is cut
+    assert sheet.shape == (2 * 128 + legend_px, 2 * 128, 3)  # 2 x 2 tiles and the legend under them
     tiles, legend = sheet[: 2 * 128], sheet[2 * 128 :]
     for side in (RIGHT, LEFT):
         assert _has_colour(tiles, side_rgb(side), tol=10), side  # bones drawn in their side's colour
