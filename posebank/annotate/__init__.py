@@ -263,6 +263,8 @@ def _job_spec(config: AnnotateConfig, engine: str, bank_sha: str, annotation_sha
     settings["splits"] = splits
     if engine == "faiss-ivf":  # one index per bank block: the block size changes approximate matches
         settings["ivf_block_rows"] = _block_rows(config, engine, num_joints, num_rows)
+        search = SearchConfig(engine=engine)  # the index and probe settings annotate searches with
+        settings["ivf"] = {k: v for k, v in search.to_dict().items() if k.startswith("ivf_")}
     return JobSpec("annotations", settings, {f"bank {MANIFEST}": bank_sha, "annotation file": annotation_sha},
                    outputs=(SHARDS_DIR,))  # fmt: skip
 

@@ -26,8 +26,10 @@ class SearchConfig:
     rerank_margin: int = 4  # extra float32 candidates per query, re-ranked by float64 distance
     degenerate_eps: float = 1e-3  # bank pose with spread over the mask <= eps x full spread: never matches
     ivf_nlist: int | None = None  # faiss-ivf: k-means cells; None: power of 2 nearest sqrt(N)/2 (512 at 1e6)
-    ivf_nprobe: int = 40  # faiss-ivf: cells scanned per partial-mask query (nearest under its mask)
-    ivf_nprobe_full: int = 16  # faiss-ivf: cells scanned per full-body query (fewer suffice: BENCHMARKS.md)
+    # faiss-ivf cells scanned per query (nearest under its mask). On the 1.2M-row bank of the CMU and HDM05
+    # samples with the 1,500 MPII people, 16 / 40 gave recall@1 0.988, 24 / 48 0.996 for 8% more CPU (BENCHMARKS.md).
+    ivf_nprobe: int = 48  # faiss-ivf: cells per partial-mask query
+    ivf_nprobe_full: int = 24  # faiss-ivf: cells per full-body query (fewer suffice)
     ivf_train_rows: int = 131072  # faiss-ivf: rows sampled for k-means (faiss keeps <= 256 per cell)
     ivf_niter: int = 12  # faiss-ivf: k-means iterations
     seed: int = 0  # faiss-ivf: k-means and sampling seed
