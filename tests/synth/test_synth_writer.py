@@ -146,9 +146,15 @@ def test_another_job_in_the_same_out_is_refused_unless_overwriting(demo_bank: Pa
 def test_preview_is_a_png_contact_sheet(synth_out: Path) -> None:
     from PIL import Image
 
+    from posebank.drawing_style import SYNTH_STATE_LABELS, pil_legend
+
+    legend = pil_legend(3 * 256, SYNTH_STATE_LABELS)
     with Image.open(synth_out / "preview.png") as img:
-        assert img.format == "PNG" and img.size == (3 * 256, 2 * 256)  # 6 images, 3 per row
-        assert np.asarray(img).std() > 10
+        # 6 images, 3 per row, over the drawing style's legend strip
+        assert img.format == "PNG" and img.size == (3 * 256, 2 * 256 + legend.height)
+        pixels = np.asarray(img.convert("RGB"))
+        assert pixels[: 2 * 256].std() > 10
+        assert np.array_equal(pixels[2 * 256 :], np.asarray(legend.convert("RGB")))
 
 
 def test_png_output(demo_bank: Path, tmp_path: Path) -> None:
