@@ -8,7 +8,7 @@ One command, no downloads. Steps (each timed):
    `posebank anchors` (K=20), and `posebank synth` twice: a training set (--train-images, with a
    held-out "val" split of >= 100 images by synth's own hash split) and 32 images for memorisation.
    People are 1-2 per image, drawn at 170-300 px/m at 512 px height, i.e. at least 64 px tall at 128 px.
-2. memorisation: the "cpu" model preset (ResNet-18 FPN from random weights, GroupNorm; `posebank train
+2. memorisation: the "cpu" model preset (ResNet-18 FPN 128 channels wide, from random weights, GroupNorm; `posebank train
    --preset cpu`) trained on the 32 images only (no mirroring: exactly those images), then
    evaluated on those same images;
 3. learning: the same network trained on the training split (mirrored half of the time), evaluated
@@ -46,8 +46,10 @@ PPI_METHODS = ("ppi", "ppi_paper", "ppi_release")
 
 # AdamW at 3e-4: on the 32 memorisation images it reached PPI PCK 0.555 at 200 iterations where SGD at 1e-2
 # (momentum 0.9) reached 0.498, same schedule and seed (2026-12-03).
-FULL = dict(train_images=1300, size=128, k=20, batch=4, mem_iterations=400, learn_iterations=1100, eval_every=275,
-            mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=1)  # fmt: skip
+# Images load in the training process (workers=0): a loader process beside 2 torch threads on 2 cores makes
+# the OpenMP threads wait on each other, and decoding a 128 px JPEG costs ~3 ms.
+FULL = dict(train_images=1300, size=128, k=20, batch=4, mem_iterations=400, learn_iterations=2000, eval_every=500,
+            mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
 SMOKE = dict(train_images=40, size=96, k=6, batch=2, mem_iterations=4, learn_iterations=4, eval_every=2,
              mem_eval_every=4, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
 
@@ -73,8 +75,8 @@ def build_data(work: Path, preset: dict[str, Any], smoke: bool) -> dict[str, Any
 
 
 def model_config(size: int, smoke: bool):  # noqa: ANN201 -- lcrnet.config.ModelConfig
-    """The "cpu" model preset (`posebank train --preset cpu`): ResNet-18 FPN from random weights (GroupNorm,
-    every stage trained), RPN boxes 16-256 px, 500/300 proposals before/after NMS in training, 512-d head,
+    """The "cpu" model preset (`posebank train --preset cpu`): ResNet-18 FPN (128 channels) from random weights
+    (GroupNorm, every stage trained), RPN boxes 16-256 px, 500/300 proposals before/after NMS in training, 512-d head,
     256-d refinement embedding; at `size` px."""
     from lcrnet.config import model_config_from_preset
 

@@ -155,10 +155,10 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
     # The paper and the release: ResNet-50 C4 at 800 px, every default above.
     "paper": {},
     # Light and fast on a CPU, from random weights on small images (bench/learn_cpu.py, the README demo):
-    # ResNet-18 FPN (GroupNorm), every stage trained, 128 px, RPN boxes 16-256 px, fewer proposals,
-    # 512-d head and 256-d refinement embedding.
+    # ResNet-18 FPN (GroupNorm) 128 channels wide, every stage trained, 128 px, RPN boxes 16-256 px, fewer
+    # proposals, 512-d head and 256-d refinement embedding.
     "cpu": {
-        "backbone": "resnet18_fpn", "trainable_layers": 5, "min_size": (128,), "max_size": 128,
+        "backbone": "resnet18_fpn", "fpn_channels": 128, "trainable_layers": 5, "min_size": (128,), "max_size": 128,
         "rpn_anchor_sizes": (16, 32, 64, 128, 256), "rpn_pre_nms_top_n_train": 500, "rpn_post_nms_top_n_train": 300,
         "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 100, "head_fc_dim": 512, "refine_embed_dim": 256,
     },
