@@ -3,6 +3,7 @@ drawn from the report dict alone. See plots.py for the conventions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +28,30 @@ def _histogram_curves(ann: dict[str, Any], get: Any, xlabel: str, ylabel: str, o
     return save_figure(fig, out, name, caption)
 
 
-def occlusion_per_joint(ann: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
-    """Per joint, the share of people whose joint the source marks occluded (synth: hidden by a body)."""
+def _per_joint_shares(ann: dict[str, Any], share_of: Callable[[dict[str, Any]], list[float | None]], ylabel: str,
+                      title: str, out: Path, name: str, caption: str) -> dict[str, Any]:
+    """Grouped bars: per joint, one bar per dataset of the share `share_of(dataset)` gives (None drawn as 0)."""
     sets = _datasets(ann)
     joints = ann["joint_names"]
     fig = new_figure()
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(sets))
     x = np.arange(len(joints))
-    for i, (name, d, c) in enumerate(sets):
-        share = [v if v is not None else 0.0 for v in d["occlusion_per_joint"]["occluded_share"]]
-        ax.bar(x + (i - (len(sets) - 1) / 2) * width, share, width=width, color=c, label=name)
+    for i, (label, d, c) in enumerate(sets):
+        share = [v if v is not None else 0.0 for v in share_of(d)]
+        ax.bar(x + (i - (len(sets) - 1) / 2) * width, share, width=width, color=c, label=label)
     ax.set_xticks(x, joints, rotation=60, fontsize=7)
-    ax.set_ylabel("share of people")
-    ax.set_title("joints marked occluded by the source", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
     legend_or_note(ax)
-    return save_figure(fig, out, f"ann-{label}-occlusion.png", "Occlusion per joint: people whose joint is marked occluded.")
+    return save_figure(fig, out, name, caption)
+
+
+def occlusion_per_joint(ann: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
+    """Per joint, the share of people whose joint the source marks occluded (synth: hidden by a body)."""
+    return _per_joint_shares(ann, lambda d: d["occlusion_per_joint"]["occluded_share"], "share of people",
+                             "joints marked occluded by the source", out, f"ann-{label}-occlusion.png",
+                             "Occlusion per joint: people whose joint is marked occluded.")  # fmt: skip
 
 
 def person_height(ann: dict[str, Any], out: Path, label: str) -> dict[str, Any]:
@@ -106,20 +115,10 @@ def distance_by_joints(ann: dict[str, Any], out: Path, label: str) -> dict[str, 
 
 def completions(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     """Per joint, the share of matched people whose joint was completed by the match."""
-    sets = _datasets(ann)
-    joints = ann["joint_names"]
-    fig = new_figure()
-    ax = fig.add_subplot()
-    width = 0.8 / max(1, len(sets))
-    x = np.arange(len(joints))
-    for i, (name, d, c) in enumerate(sets):
-        share = [v if v is not None else 0.0 for v in d["completions_per_joint"]["completed_share_of_matched"]]
-        ax.bar(x + (i - (len(sets) - 1) / 2) * width, share, width=width, color=c, label=name)
-    ax.set_xticks(x, joints, rotation=60, fontsize=7)
-    ax.set_ylabel("share of matched people")
-    ax.set_title("joints completed by the match (not annotated)", fontsize=9)
-    legend_or_note(ax)
-    return save_figure(fig, out, f"ann-{label}-completions.png", "Completions per joint: matched people whose joint was not annotated.")
+    return _per_joint_shares(ann, lambda d: d["completions_per_joint"]["completed_share_of_matched"],
+                             "share of matched people", "joints completed by the match (not annotated)", out,
+                             f"ann-{label}-completions.png",
+                             "Completions per joint: matched people whose joint was not annotated.")  # fmt: skip
 
 
 def spread_histogram(ann: dict[str, Any], out: Path, label: str) -> dict[str, str]:
