@@ -33,3 +33,20 @@ class Steps:
     def done(self) -> None:
         """The current stage is finished."""
         next(self._steps, None)
+
+
+class Tally:
+    """A bar over units that are done in batches of any size (people searched): `add(n)` after each batch.
+
+    Driven by hand as Steps is: shown at 0/total from the start, each unit moves the factory's iterator
+    on by one, and the bar is finished when `total` units have been added.
+    """
+
+    def __init__(self, progress: ProgressFactory, description: str, total: int):
+        self._units = iter(progress(iter(range(total)), description, total))
+        next(self._units, None)
+
+    def add(self, count: int) -> None:
+        """`count` more units are done."""
+        for _ in range(count):
+            next(self._units, None)

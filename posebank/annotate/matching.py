@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..bank import MANIFEST, Bank
-from ..progress import ProgressFactory, no_progress
+from ..progress import ProgressFactory, Tally, no_progress
 from ..provenance import sha256_file
 from ..search import PreparedBank, QueryBatch, SearchConfig, prepare_bank, prepare_queries, resolve_engine, search_prepared
 
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 # coordinates (8J) and joint norms (4J), rounded up; faiss-ivf while an index is built: the prepared
 # block (20J), the sorted copies and the (3J, N) tables with their temporaries (~36J), row order (24 B).
 _BYTES_PER_ROW_JOINT = {"exact": 48, "faiss-ivf": 60}
+# Queries searched per engine call: the bar moves at least this often, and the per-call work (a GEMM per
+# mask) stays large enough to run at BLAS speed.
+QUERY_CHUNK = 8192
 _BUDGET_SHARE = 0.75  # the rest of the budget: queries, matches, labels, the interpreter and libraries
 
 
@@ -138,7 +141,8 @@ def search_bank_sets(
         config: the search config (engine, ivf parameters, threads); None: the defaults.
         block_rows: bank rows per block; None: from memory_bytes (block_rows_for_memory).
         memory_bytes: the bank-side memory budget when block_rows is None.
-        progress: reports the bank blocks as they are searched (under `description`).
+        progress: counts the queries searched, over every set and bank block (under `description`),
+            in chunks of QUERY_CHUNK queries.
         content_sha256: the bank's content identity for the stored faiss-ivf index (default: the
             sha256 of its manifest.json, which lists every shard's sha256).
         store_index: False: nothing is read from or written to <bank>/.index (the faiss-ivf index, or
@@ -164,12 +168,19 @@ def search_bank_sets(
         blocks = _ivf_blocks(bank, block_rows, config, content_sha256, store_index)
     else:
         blocks = _exact_blocks(bank, block_rows, config.degenerate_eps, content_sha256, store_index)
-    for start, searcher in (progress or no_progress)(blocks, description, total):
+    people = sum(len(sets[i].queries_2d) for i in active)
+    tally = Tally(progress or no_progress, f"{description}: {people} queries x {total} bank block(s)", people * total)
+    for start, searcher in blocks:
         for i in active:
             kk = min(sets[i].k, searcher.num_rows)
-            d, rows = searcher.search(batches[i], kk, config)
-            rows = np.where(rows >= 0, rows + start, -1)  # block-local rows become global ones
-            best[i] = merge_topk(best[i][0], best[i][1], d, rows, sets[i].k)
+            for lo in range(0, batches[i].num_queries, QUERY_CHUNK):
+                hi = min(lo + QUERY_CHUNK, batches[i].num_queries)
+                d, rows = searcher.search(batches[i].subset(slice(lo, hi)), kk, config)
+                rows = np.where(rows >= 0, rows + start, -1)  # block-local rows become global ones
+                best[i][0][lo:hi], best[i][1][lo:hi] = merge_topk(
+                    best[i][0][lo:hi], best[i][1][lo:hi], d, rows, sets[i].k
+                )
+                tally.add(hi - lo)
     return [Matches(d, i) for d, i in best]
 def search_bank(
     bank: Bank,

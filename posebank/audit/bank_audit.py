@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..bank import Bank
+from ..progress import ProgressFactory, no_progress
 from ..skeleton import Skeleton
 from .bones import BoneTable, bone_lengths, bone_table, check_subject
 from .config import AuditConfig
@@ -33,7 +33,6 @@ COVERAGE_MEANING = (
     "source larger than its sample the distances are upper bounds."
 )
 
-Progress = Callable[[Iterable[Any], str, int], Iterator[Any]]
 _COLUMNS = ("source", "subject", "sequence", "view_id", "pose_id", "pose_3d", "pose_2d", "azimuth_deg", "elevation_deg")
 AZIMUTH_EDGES_DEG = np.arange(0.0, 361.0, 15.0)  # views draw azimuths in [0, 360)
 ELEVATION_EDGES_DEG = np.arange(-90.0, 91.0, 5.0)
@@ -57,7 +56,7 @@ def _counts_by_run(source: np.ndarray, subject: np.ndarray, sequence: np.ndarray
         sequences.setdefault(key, set()).add(str(sequence[s]))
 
 
-def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None) -> dict[str, Any]:
+def audit_bank(bank: Bank, config: AuditConfig, progress: ProgressFactory | None = None) -> dict[str, Any]:
     """Every bank figure as plain data (JSON-able); see the module docstring for what is computed.
 
     Returns:
@@ -68,12 +67,13 @@ def audit_bank(bank: Bank, config: AuditConfig, progress: Progress | None = None
     table = bone_table(skeleton)
     tally = _Tally(GroupedMoments(dims=len(table.names)))
     shards = list(bank.manifest["shards"])
-    for shard in progress(shards, f"auditing bank {bank.root.name}", len(shards)) if progress else shards:
+    progress = progress or no_progress
+    for shard in progress(shards, f"auditing bank {bank.root.name}", len(shards)):
         for batch in _one_shard(bank, shard).iter_poses(columns=_COLUMNS, batch_size=config.batch_rows):
             tally.add_views(batch, config)
             tally.add_poses(batch, table, config)
     subjects, flagged = _subjects(tally, table, config)
-    coverage, coverage_2d = _coverage(tally, skeleton, config)
+    coverage, coverage_2d = _coverage(tally, skeleton, config, progress)
     return {
         "path": str(bank.root),
         "skeleton": skeleton.name,
@@ -193,17 +193,20 @@ def _sources(manifest_stats: dict[str, Any], tally: _Tally, subjects: list[dict[
     return sources
 
 
-def _coverage(tally: _Tally, skeleton: Skeleton, config: AuditConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+def _coverage(
+    tally: _Tally, skeleton: Skeleton, config: AuditConfig, progress: ProgressFactory
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """3D coverage between the sources' samples (against CMU when present) and 2D pose-space coverage."""
     samples = tally.samples
     reference = "cmu" if "cmu" in samples else (next(iter(sorted(samples))) if samples else None)
     # Turned into the body frame only once sampled: the transform is per pose.
     body = {s: body_frame_poses(samples[s].items, skeleton) for s in sorted(samples)}
     coverage = coverage_report(body, reference=reference,
-                               candidates=config.coverage_candidates, thresholds_mm=config.coverage_thresholds_mm)  # fmt: skip
+                               candidates=config.coverage_candidates, thresholds_mm=config.coverage_thresholds_mm,
+                               progress=progress)  # fmt: skip
     coverage["meaning"] = COVERAGE_MEANING
     coverage["sample_per_source"] = config.coverage_sample
-    coverage_2d = coverage_2d_report({s: tally.samples_2d[s].items for s in sorted(tally.samples_2d)})
+    coverage_2d = coverage_2d_report({s: tally.samples_2d[s].items for s in sorted(tally.samples_2d)}, progress)
     coverage_2d["sample_per_source"] = config.coverage_sample
     return coverage, coverage_2d
 

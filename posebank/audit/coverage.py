@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..progress import ProgressFactory, no_progress
 from ..skeleton import Skeleton
 from .numeric import summarise
 
@@ -82,13 +83,14 @@ def nearest_mpjpe(
 
 def coverage_report(
     samples: dict[str, npt.NDArray[np.float32]], *, reference: str | None, candidates: int,
-    thresholds_mm: tuple[float, ...],
+    thresholds_mm: tuple[float, ...], progress: ProgressFactory = no_progress,
 ) -> dict[str, Any]:  # fmt: skip
     """Nearest-neighbour distances between the samples of every pair of sources.
 
     Args:
         samples: source -> (n, J, 3) body-frame poses, metres (`body_frame_poses`).
         reference: the source the others are measured against in `added` (cmu when present).
+        progress: counts the source pairs searched.
 
     Returns:
         {"pairs": [{"from", "to", "summary_mm": summarise(...), "share_over_<t>mm": ...}, ...],
@@ -98,18 +100,17 @@ def coverage_report(
     sources = list(samples)
     pairs, matrix, hist = [], {}, {}
     edges = np.arange(0.0, 305.0, 5.0)
-    for a in sources:
-        matrix[a] = {}
-        for b in sources:
-            d_mm = 1000.0 * nearest_mpjpe(samples[a], samples[b], candidates=candidates, exclude_self=a == b)
-            entry: dict[str, Any] = {"from": a, "to": b, "summary_mm": summarise(d_mm)}
-            finite = d_mm[np.isfinite(d_mm)]
-            for t in thresholds_mm:
-                entry[f"share_over_{t:g}mm"] = float((finite > t).mean()) if len(finite) else None
-            pairs.append(entry)
-            matrix[a][b] = entry["summary_mm"].get("q50")
-            counts, _ = np.histogram(np.clip(finite, 0, edges[-1]), bins=edges)
-            hist[f"{a}->{b}"] = [int(c) for c in counts]
+    source_pairs = [(a, b) for a in sources for b in sources]
+    for a, b in progress(source_pairs, "3D pose-space coverage: source pairs", len(source_pairs)):
+        d_mm = 1000.0 * nearest_mpjpe(samples[a], samples[b], candidates=candidates, exclude_self=a == b)
+        entry: dict[str, Any] = {"from": a, "to": b, "summary_mm": summarise(d_mm)}
+        finite = d_mm[np.isfinite(d_mm)]
+        for t in thresholds_mm:
+            entry[f"share_over_{t:g}mm"] = float((finite > t).mean()) if len(finite) else None
+        pairs.append(entry)
+        matrix.setdefault(a, {})[b] = entry["summary_mm"].get("q50")
+        counts, _ = np.histogram(np.clip(finite, 0, edges[-1]), bins=edges)
+        hist[f"{a}->{b}"] = [int(c) for c in counts]
     added = {}
     if reference in samples:
         for e in pairs:
@@ -159,8 +160,11 @@ def nearest_eq9(queries: npt.NDArray[np.float64], references: npt.NDArray[np.flo
     return out
 
 
-def coverage_2d_report(samples: dict[str, npt.NDArray[np.floating]]) -> dict[str, Any]:
-    """Nearest-row eq. 9 distances between the 2D samples (n, J, 2) of every pair of sources.
+def coverage_2d_report(
+    samples: dict[str, npt.NDArray[np.floating]], progress: ProgressFactory = no_progress
+) -> dict[str, Any]:
+    """Nearest-row eq. 9 distances between the 2D samples (n, J, 2) of every pair of sources
+    (`progress` counts the pairs).
 
     Returns:
         {"sources", "sample_sizes", "pairs": [{"from", "to", "summary": summarise(...)}],
@@ -169,12 +173,11 @@ def coverage_2d_report(samples: dict[str, npt.NDArray[np.floating]]) -> dict[str
     sources = list(samples)
     normed = {s: normalised_2d(v) for s, v in samples.items()}
     pairs, matrix = [], {}
-    for a in sources:
-        matrix[a] = {}
-        for b in sources:
-            d = nearest_eq9(normed[a], normed[b], exclude_self=a == b)
-            entry = {"from": a, "to": b, "summary": summarise(d)}
-            pairs.append(entry)
-            matrix[a][b] = entry["summary"].get("q50")
+    source_pairs = [(a, b) for a in sources for b in sources]
+    for a, b in progress(source_pairs, "2D pose-space coverage: source pairs", len(source_pairs)):
+        d = nearest_eq9(normed[a], normed[b], exclude_self=a == b)
+        entry = {"from": a, "to": b, "summary": summarise(d)}
+        pairs.append(entry)
+        matrix.setdefault(a, {})[b] = entry["summary"].get("q50")
     return {"sources": sources, "sample_sizes": {s: len(v) for s, v in samples.items()}, "pairs": pairs,
             "matrix_median": matrix, "meaning": COVERAGE_2D_MEANING}  # fmt: skip
