@@ -6,6 +6,9 @@ parameters); a folder whose key, shapes, sizes or hashes differ is not used. Wri
 files go into a hidden temporary folder renamed to its final name in one step, so a reader sees a
 whole folder or none, and two processes deriving the same arrays at once both succeed (the first
 rename wins). Loaded arrays are memory-mapped, read-only.
+
+Reuse hashes only files changed since they last verified (posebank.stat_cache, in stat.json): stat.json
+is a cache, not part of the folder's identity, so meta.json stays the same bytes for the same arrays.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from typing import Any
 import numpy as np
 
 from .provenance import current_umask
+from .stat_cache import StatCache
 
 LOG = logging.getLogger(__name__)
 
 META = "meta.json"
+STAT = "stat.json"  # posebank.stat_cache.StatCache of the folder's .npy files
 _STALE_TEMP_SECONDS = 24 * 3600  # temporary folders older than this were left by a killed writer
 
 
@@ -57,6 +62,10 @@ def save_arrays(folder: Path, key: str, arrays: dict[str, np.ndarray], meta: dic
             files[name] = {"bytes": path.stat().st_size, "shape": list(arr.shape), "dtype": str(arr.dtype),
                            "sha256": sha256_array(arr)}  # fmt: skip
         (tmp / META).write_text(json.dumps({**meta, "key": key, "files": files}, indent=1) + "\n", encoding="utf-8")
+        seen = StatCache(tmp / STAT)
+        for name, entry in files.items():
+            seen.verified(name, tmp / f"{name}.npy", entry["sha256"])
+        seen.save()
         for path in tmp.iterdir():
             os.chmod(path, 0o666 & ~current_umask())
         os.chmod(tmp, 0o777 & ~current_umask())
@@ -73,9 +82,14 @@ def save_arrays(folder: Path, key: str, arrays: dict[str, np.ndarray], meta: dic
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_arrays(folder: Path, key: str, names: tuple[str, ...]) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+def load_arrays(
+    folder: Path, key: str, names: tuple[str, ...], *, full: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The arrays `names` stored in `folder` under `key`, memory-mapped, and its meta.json; None when
-    absent or when anything does not verify (key, shape, dtype, size, sha256; the reason is logged)."""
+    absent or when anything does not verify (key, shape, dtype, size, sha256; the reason is logged).
+
+    full: hash every file; otherwise a file unchanged since it last verified (stat.json) is not hashed.
+    """
     meta_path = folder / META
     if not meta_path.is_file():
         return None
@@ -84,6 +98,7 @@ def load_arrays(folder: Path, key: str, names: tuple[str, ...]) -> tuple[dict[st
         if meta.get("key") != key:
             LOG.warning("%s holds other arrays (key %s, expected %s); rebuilding", folder, meta.get("key"), key)
             return None
+        seen = StatCache(folder / STAT)
         arrays = {}
         for name in names:
             entry, path = meta["files"][name], folder / f"{name}.npy"
@@ -92,12 +107,15 @@ def load_arrays(folder: Path, key: str, names: tuple[str, ...]) -> tuple[dict[st
             arr = np.load(path, mmap_mode="r")
             if list(arr.shape) != entry["shape"] or str(arr.dtype) != entry["dtype"]:
                 raise ValueError(f"{path.name}: {arr.shape} {arr.dtype}, {entry['shape']} {entry['dtype']} recorded")
-            if sha256_array(arr) != entry["sha256"]:
-                raise ValueError(f"{path.name}: sha256 differs from the one recorded")
+            if full or not seen.trusted(name, path, entry["sha256"]):
+                if sha256_array(arr) != entry["sha256"]:
+                    raise ValueError(f"{path.name}: sha256 differs from the one recorded")
+                seen.verified(name, path, entry["sha256"])
             arrays[name] = arr
     except (OSError, ValueError, KeyError, TypeError) as err:
         LOG.warning("the stored arrays %s do not verify (%s); rebuilding them", folder, err)
         return None
+    seen.save()
     return arrays, meta
 
 

@@ -24,7 +24,11 @@ import numpy.typing as npt
 from .errors import InputError
 from .jobs import JOB_FILE, MANIFEST
 from .provenance import is_temp_file, sha256_bytes, sha256_file
+from .stat_cache import StatCache
 
+# Files that hashed right and have not changed since (size, mtime) are not hashed again by readers
+# (posebank.stat_cache); `posebank verify` always hashes.
+VERIFIED = ".verified.json"
 CHEAP_SHA256_BYTES = 1 << 30  # readers hash the listed files they read when these total at most 1 GiB
 # Largest plausible magnitude of stored values: poses in metres are body-centred (a person is ~2 m),
 # pixels are image coordinates. Bytes damaged inside a page decode to values such as 3e36.
@@ -49,7 +53,8 @@ def check_files(root: str | Path, entries: Sequence[dict[str, Any]], *, sha256: 
         root: the folder the entries' "file" paths are relative to.
         entries: manifest entries (`manifest_files`).
         sha256: hash every file (True), none (False), or only when they total at most
-            CHEAP_SHA256_BYTES (None).
+            CHEAP_SHA256_BYTES (None). A file that hashed right before and has not changed since
+            (size and mtime, recorded in <root>/.verified.json) is not hashed again.
 
     Raises:
         InputError: naming the first missing or damaged file.
@@ -67,10 +72,15 @@ def check_files(root: str | Path, entries: Sequence[dict[str, Any]], *, sha256: 
     if sha256 is None:
         sha256 = sum(sizes) <= CHEAP_SHA256_BYTES
     if sha256:
+        seen = StatCache(root / VERIFIED)
         for e in entries:
             path = root / e["file"]
-            if "sha256" in e and sha256_file(path) != e["sha256"]:
+            if "sha256" not in e or seen.trusted(e["file"], path, e["sha256"]):
+                continue
+            if sha256_file(path) != e["sha256"]:
                 raise InputError(path, f"damaged: its sha256 differs from {MANIFEST}; {_REBUILD}")
+            seen.verified(e["file"], path, e["sha256"])
+        seen.save()
 
 
 def find_manifest(path: str | Path) -> Path | None:
