@@ -280,3 +280,23 @@ def test_train_and_eval_on_cuda(tiny_config, anchors, scene) -> None:  # type: i
     with torch.no_grad():
         out = model(images)
     assert len(out) == 2 and all(det["pose_3d"].device.type == "cuda" for det in out)
+
+
+def test_shared_regression_is_one_linear_map_per_class_learnt_from_every_class() -> None:
+    from lcrnet.heads import PoseEstimate
+
+    torch.manual_seed(0)
+    head = PoseEstimate(in_dim=6, fc_dim=8, num_classes=3, reg_dim=5, shared_regression=True)
+    x = torch.randn(4, 6)
+    _, regression = head(x)
+    hidden = torch.relu(head.fc2(torch.relu(head.fc1(x))))
+    for c in range(3):  # class c's block is (W_c + W_shared) h + (b_c + b_shared): one linear map
+        w = head.pose_reg.weight[c * 5 : (c + 1) * 5] + head.shared_reg.weight
+        b = head.pose_reg.bias[c * 5 : (c + 1) * 5] + head.shared_reg.bias
+        torch.testing.assert_close(regression[:, c * 5 : (c + 1) * 5], hidden @ w.T + b)
+    # A loss on class 2's block alone trains the shared map, which moves every class's output.
+    regression[:, 10:15].sum().backward()
+    assert head.shared_reg.weight.grad.abs().sum() > 0
+    assert head.pose_reg.weight.grad[:10].abs().sum() == 0
+    plain = PoseEstimate(in_dim=6, fc_dim=8, num_classes=3, reg_dim=5)
+    assert plain.shared_reg is None and plain(x)[1].shape == (4, 15)
