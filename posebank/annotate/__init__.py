@@ -150,7 +150,7 @@ def match_people(
         found, swapped = search_bank_sets(
             bank, [QuerySet(query, mask, k), QuerySet(query[:, flip], mask[:, flip], 1)], config=search,
             block_rows=bank_block_rows, memory_bytes=memory_gb * 2**30, progress=progress, content_sha256=content_sha256,
-            description=f"searching {len(query)} people and their mirror images",
+            description=f"searching {len(query)} people x2 (mirrored)",
         )  # fmt: skip
         distances[matchable], rows[matchable] = found.distances, found.rows
         mirrored[matchable] = swapped.distances[:, 0]

@@ -141,8 +141,8 @@ def search_bank_sets(
         config: the search config (engine, ivf parameters, threads); None: the defaults.
         block_rows: bank rows per block; None: from memory_bytes (block_rows_for_memory).
         memory_bytes: the bank-side memory budget when block_rows is None.
-        progress: counts the queries searched, over every set and bank block (under `description`),
-            in chunks of QUERY_CHUNK queries.
+        progress: counts the queries searched (those of every set, once per bank block), in chunks
+            of QUERY_CHUNK queries, under `description` and the number of blocks.
         content_sha256: the bank's content identity for the stored faiss-ivf index (default: the
             sha256 of its manifest.json, which lists every shard's sha256).
         store_index: False: nothing is read from or written to <bank>/.index (the faiss-ivf index, or
@@ -169,7 +169,8 @@ def search_bank_sets(
     else:
         blocks = _exact_blocks(bank, block_rows, config.degenerate_eps, content_sha256, store_index)
     people = sum(len(sets[i].queries_2d) for i in active)
-    tally = Tally(progress or no_progress, f"{description}: {people} queries x {total} bank block(s)", people * total)
+    blocks_text = f"{total} bank block" + ("s" if total > 1 else "")
+    tally = Tally(progress or no_progress, f"{description}, {blocks_text}", people * total)
     for start, searcher in blocks:
         for i in active:
             kk = min(sets[i].k, searcher.num_rows)
