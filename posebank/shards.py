@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 from .errors import InputError
 from .provenance import atomic_path
@@ -258,6 +260,8 @@ def open_dataset(paths: str | Path | Sequence[str | Path]) -> ds.Dataset:
             raise InputError(p, "no such file or folder")
     if not files:
         raise InputError(paths[0], "no Parquet files found")
+    import pyarrow.dataset as ds  # here, not at the top: its import costs ~0.5 s that most commands never need
+
     return ds.dataset(files, format="parquet")
 
 
