@@ -20,8 +20,8 @@ Rows, all in this one process (so imports and page cache are warm for every row 
   --repeats, which load them.
 - faiss-ivf, first run: the same with the approximate engine after removing the bank's stored index,
   so the index build is inside the time (the gather table from the exact runs stays); then faiss-ivf,
-  reuse: the best of --repeats with the index stored by the first run. recall@1: share of people whose top-1 distance equals the exact run's (ties,
-  squared distances within 2e-6, count as hits).
+  reuse: the best of --repeats with the index stored by the first run. recall@1: share of people whose
+  top-1 distance equals the exact run's (ties, squared distances within 2e-6, count as hits).
 - cli: one run of each engine as the command line a user types (a fresh interpreter: start-up and imports
   included), for the fixed share the library rows leave out; wall and CPU seconds and peak memory (wait4).
 x_baseline compares wall seconds; on a machine shared with other jobs compare the CPU seconds too.

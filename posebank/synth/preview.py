@@ -16,7 +16,6 @@ from ..drawing_style import SYNTH_STATE_LABELS, draw_pose_pil, pil_legend
 from ..skeleton import get_skeleton
 
 
-
 def write_contact_sheet(out: str | Path, count: int = 16, tile: int = 256, path: str | Path | None = None) -> Path:
     """Write a grid of the first `count` images of a `posebank synth` output with their skeletons.
 
