@@ -167,7 +167,8 @@ def search_bank_sets(
     if engine == "faiss-ivf":
         blocks = _ivf_blocks(bank, block_rows, config, content_sha256, store_index)
     else:
-        blocks = _exact_blocks(bank, block_rows, config.degenerate_eps, content_sha256, store_index)
+        prepared = _prepared_blocks(bank, block_rows, config.degenerate_eps, content_sha256, store_index)
+        blocks = ((start, _ExactBlock(block)) for start, block in prepared)
     people = sum(len(sets[i].queries_2d) for i in active)
     blocks_text = f"{total} bank block" + ("s" if total > 1 else "")
     tally = Tally(progress or no_progress, f"{description}, {blocks_text}", people * total)
@@ -229,16 +230,18 @@ class _IvfBlock:
         return self.index.search_batch(queries, k)
 
 
-def _exact_blocks(
+def _prepared_blocks(
     bank: Bank, block_rows: int, degenerate_eps: float, content_sha256: str | None, store: bool
-) -> Iterator[tuple[int, _ExactBlock]]:
-    """Each block prepared for an exact engine: sliced from the prepared bank stored beside it
-    (<bank>/.index/prepared-<key>: PreparedBank.coords and .sqnorm in bank order, keyed by the bank's
-    content and degenerate_eps), or read and prepared, and then stored (streamed into memory-mapped
-    files during this pass, so memory stays bounded), so that later runs skip decoding and preparing."""
+) -> Iterator[tuple[int, PreparedBank]]:
+    """Each block of the bank prepared for search (prepare_bank): sliced from the prepared bank stored
+    beside it (<bank>/.index/prepared-<key>: PreparedBank.coords and .sqnorm in bank order, keyed by the
+    bank's content and degenerate_eps), or read and prepared, and then stored (streamed into
+    memory-mapped files during this pass, so memory stays bounded), so that later runs of any engine
+    skip decoding and preparing. One copy serves both: the exact engines scan it, and the faiss-ivf
+    index re-ranks its candidates from it (ivf_store keeps only the index's own arrays)."""
     if not store:
         for start, block in iter_bank_blocks(bank, block_rows):
-            yield start, _ExactBlock(prepare_bank(block["pose_2d"], degenerate_eps=degenerate_eps))
+            yield start, prepare_bank(block["pose_2d"], degenerate_eps=degenerate_eps)
         return
     import shutil
     import tempfile
@@ -257,13 +260,13 @@ def _exact_blocks(
         for start in range(0, n, block_rows):
             c = coords[start : start + block_rows]
             # poses_2d: the prepared rows are poses too (n_S ignores translation and scale).
-            yield start, _ExactBlock(PreparedBank(c.reshape(len(c), j, 2), c, sqnorm[start : start + block_rows], degenerate_eps))
+            yield start, PreparedBank(c.reshape(len(c), j, 2), c, sqnorm[start : start + block_rows], degenerate_eps)
         return
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.build.", suffix=".tmp", dir=folder.parent))
     except OSError:  # a read-only bank: prepare every block, store nothing
-        yield from _exact_blocks(bank, block_rows, degenerate_eps, content, False)
+        yield from _prepared_blocks(bank, block_rows, degenerate_eps, content, False)
         return
     try:
         coords = np.lib.format.open_memmap(scratch / "coords.npy", mode="w+", dtype=np.float32, shape=(n, 2 * j))
@@ -274,7 +277,7 @@ def _exact_blocks(
             coords[start : start + prepared.num_rows] = prepared.coords
             sqnorm[start : start + prepared.num_rows] = prepared.sqnorm
             done = start + prepared.num_rows
-            yield start, _ExactBlock(prepared)
+            yield start, prepared
         if done == n:  # a search stopped early (an error) stores nothing
             save_arrays(folder, key, {"coords": coords, "sqnorm": sqnorm},
                         {"kind": "prepared bank", "rows": n, "bank_manifest_sha256": content})  # fmt: skip
@@ -285,32 +288,20 @@ def _exact_blocks(
 def _ivf_blocks(
     bank: Bank, block_rows: int, config: SearchConfig, content_sha256: str | None, store: bool
 ) -> Iterator[tuple[int, _IvfBlock]]:
-    """Each block's index, loaded from <bank>/.index when stored there, else built from the block's rows
-    (the bank is read only for blocks whose index is missing) and stored."""
+    """Each block's index over its prepared rows (`_prepared_blocks`): loaded from <bank>/.index when
+    stored there, else built and stored."""
     from ..search.approximate import build_ivf_index
     from ..search.ivf_store import INDEX_DIR, ivf_index_key, stored_ivf_index
 
-    content = content_sha256 or sha256_file(bank.root / MANIFEST)
-    reader: Iterator[tuple[int, dict]] | None = None
-
-    def read_block(first: int) -> PreparedBank:
-        nonlocal reader
-        if reader is None:  # opened lazily: a bank whose indices are all stored is never read
-            reader = iter_bank_blocks(bank, block_rows)
-        for start, block in reader:
-            if start == first:
-                return prepare_bank(block["pose_2d"], degenerate_eps=config.degenerate_eps)
-        raise RuntimeError(f"bank block at row {first} not found in {bank.root}")  # the bank changed while read
-
-    n = bank.num_rows
-    for first in range(0, n, block_rows):
-        last = min(first + block_rows, n)
-        if not store:
-            yield first, _IvfBlock(build_ivf_index(read_block(first), config))
+    content = (content_sha256 or sha256_file(bank.root / MANIFEST)) if store else None
+    for first, prepared in _prepared_blocks(bank, block_rows, config.degenerate_eps, content, store):
+        if content is None:
+            yield first, _IvfBlock(build_ivf_index(prepared, config))
             continue
+        last = first + prepared.num_rows
         key = ivf_index_key(content, first, last, config)
         extra = {"bank": str(Path(bank.root).resolve()), "bank_manifest_sha256": content, "bank_rows": [first, last]}
-        index, _ = stored_ivf_index(Path(bank.root) / INDEX_DIR, key, config, lambda: read_block(first), extra)
+        index, _ = stored_ivf_index(Path(bank.root) / INDEX_DIR, key, config, prepared, extra)
         yield first, _IvfBlock(index)
 
 

@@ -10,8 +10,11 @@ or their masks. So it is stored in a folder keyed by both, `ivf_index_key`
                               tables.npy       (3J, N) float32 prepared.joint_tables, columns in cell order
                               row_ids.npy      (N,) int64 bank row of each column
                               cell_start.npy   (nlist + 1,) int64
-                              coords.npy       (N, 2J) float32 PreparedBank.coords in bank order (the exact
-                                               re-ranking reads candidates' rows from it)
+                              invalid.npy      (N,) bool, rows in cell order whose joints all coincide
+
+The prepared rows themselves (PreparedBank.coords and .sqnorm, which the exact re-ranking reads) are not
+stored here: the caller hands them in, from the prepared bank that posebank.annotate.matching stores once
+for every engine (<bank>/.index/prepared-<key>).
 
 An index that does not verify is rebuilt and replaced. The arrays are memory-mapped, read-only.
 """
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,11 @@ from .prepared import PreparedBank, prepare_bank
 LOG = logging.getLogger(__name__)
 
 INDEX_DIR = ".index"
-_FORMAT = 3  # bump when the stored layout or the build changes meaning (3: sqnorm and invalid stored)
-# sqnorm and invalid are derived from coords and tables, but stored: deriving them on every load cost
-# 0.55 s at 1.2M rows, a fifth of a whole annotate run that reuses the index.
-_ARRAYS = ("centroids", "tables", "row_ids", "cell_start", "coords", "sqnorm", "invalid")
+# bump when the stored layout or the build changes meaning (3: invalid stored; 4: the prepared rows not stored)
+_FORMAT = 4
+# invalid is derived from the tables, but stored: deriving it and the norms on every load cost 0.55 s at
+# 1.2M rows, a fifth of a whole annotate run that reuses the index.
+_ARRAYS = ("centroids", "tables", "row_ids", "cell_start", "invalid")
 
 
 def ivf_index_key(content_sha256: str, start: int, stop: int, config: SearchConfig) -> str:
@@ -62,8 +65,6 @@ def save_ivf_index(index: IvfMaskedIndex, folder: Path, key: str, extra: dict[st
         "tables": index.tables,
         "row_ids": index.row_ids,
         "cell_start": index.cell_start,
-        "coords": index.bank.coords,
-        "sqnorm": index.bank.sqnorm,
         "invalid": index.invalid,
     }
     meta = {"format": _FORMAT, "params": ivf_build_params(index.config), "nlist": index.nlist,
@@ -72,16 +73,18 @@ def save_ivf_index(index: IvfMaskedIndex, folder: Path, key: str, extra: dict[st
     return save_arrays(folder, key, arrays, meta)
 
 
-def load_ivf_index(folder: Path, key: str, config: SearchConfig) -> IvfMaskedIndex | None:
-    """The stored index of `key`, verified, or None (absent, or it does not verify: logged)."""
+def load_ivf_index(folder: Path, key: str, config: SearchConfig, bank: PreparedBank) -> IvfMaskedIndex | None:
+    """The stored index of `key` over the prepared rows `bank`, verified, or None (absent, or it does
+    not verify: logged)."""
     loaded = load_arrays(folder, key, _ARRAYS)
     if loaded is None:
         return None
     arrays, meta = loaded
-    j, n = int(meta["joints"]), int(meta["rows"])
-    coords = arrays["coords"]
+    if (int(meta["rows"]), int(meta["joints"])) != (bank.num_rows, bank.num_joints):
+        LOG.warning("faiss-ivf: the index in %s covers %s rows x %s joints, not %d x %d: rebuilt", folder,
+                    meta["rows"], meta["joints"], bank.num_rows, bank.num_joints)  # fmt: skip
+        return None
     eps = float(meta["params"]["degenerate_eps"])
-    bank = PreparedBank(poses_2d=coords.reshape(n, j, 2), coords=coords, sqnorm=arrays["sqnorm"], degenerate_eps=eps)
     return IvfMaskedIndex(
         bank=bank,
         centroids=prepare_bank(np.asarray(arrays["centroids"]), degenerate_eps=eps),
@@ -95,17 +98,17 @@ def load_ivf_index(folder: Path, key: str, config: SearchConfig) -> IvfMaskedInd
 
 
 def stored_ivf_index(
-    index_root: Path, key: str, config: SearchConfig, build: Callable[[], PreparedBank], extra: dict[str, Any] | None = None
+    index_root: Path, key: str, config: SearchConfig, bank: PreparedBank, extra: dict[str, Any] | None = None
 ) -> tuple[IvfMaskedIndex, bool]:  # fmt: skip
-    """The index of `key` from `index_root`, or built (from the PreparedBank that `build` returns),
-    stored and returned. Returns (index, reused)."""
+    """The index of `key` over the prepared rows `bank`, from `index_root`, or built, stored and
+    returned. Returns (index, reused)."""
     from .approximate import build_ivf_index
 
     folder = index_root / f"ivf-{key}"
-    index = load_ivf_index(folder, key, config)
+    index = load_ivf_index(folder, key, config, bank)
     if index is not None:
         return index, True
-    index = build_ivf_index(build(), config)
+    index = build_ivf_index(bank, config)
     if save_ivf_index(index, folder, key, extra):
         LOG.info("faiss-ivf: stored the index in %s", folder)
     return index, False

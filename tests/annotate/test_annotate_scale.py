@@ -116,6 +116,9 @@ def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: 
     for column in BankRows.COLUMNS:
         np.testing.assert_array_equal(got[column], want[column])
     assert len(stored) == 1 and first.matched > 0
+    # The prepared rows are stored once, in the prepared bank the exact engines read too, not in the index.
+    prepared = list((bank_copy / INDEX_DIR).glob("prepared-*"))
+    assert len(prepared) == 1 and (prepared[0] / "coords.npy").is_file() and not (stored[0] / "coords.npy").exists()
     meta = json.loads((stored[0] / "meta.json").read_text())
     assert meta["bank_rows"] == [0, open_bank(bank_copy).num_rows] and meta["files"]["tables"]["sha256"]
     before = {f.name: f.stat().st_mtime_ns for f in stored[0].iterdir()}
@@ -133,7 +136,10 @@ def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: 
     assert "do not verify" in caplog.text
     assert _same(_rows(tmp_path / "c"), _rows(tmp_path / "a"))
     left = sorted(p.name for p in (bank_copy / INDEX_DIR).iterdir())  # no temporary folder left
-    assert len(left) == 2 and left[0] == stored[0].name and left[1].startswith("rows-")
+    assert left == sorted([stored[0].name, prepared[0].name, next(n for n in left if n.startswith("rows-"))])
+    # An exact run on the same bank slices the same prepared bank: nothing more is stored.
+    annotate(_config(bank_copy, tmp_path / "exact", engine="blas"))
+    assert sorted(p.name for p in (bank_copy / INDEX_DIR).iterdir()) == left
     # Other index parameters are another index, beside the first.
     canon = to_canonical_2d(read_annotations("mpii", MPII_H5))
     label_people(open_bank(bank_copy), canon.pose_2d[:50], canon.visible[:50], k=2,
