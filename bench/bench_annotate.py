@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     exact_d = top1_distances(Path(exact.out))
     print(f"# exact {wall:.2f} s", file=sys.stderr, flush=True)
 
-    for stored in (bank_dir / INDEX_DIR).glob("ivf-*"):  # the gather table stays: the exact runs made it
+    # The index and the prepared bank it re-ranks from are the first run's to build; the gather table stays
+    # (the exact runs made it, and it does not depend on the engine).
+    for stored in [*(bank_dir / INDEX_DIR).glob("ivf-*"), *(bank_dir / INDEX_DIR).glob("prepared-*")]:
         shutil.rmtree(stored)
     wall, cpu, first = best_of(lambda: run("faiss-ivf", "ivf-first"), 1)
     stored = sorted((bank_dir / INDEX_DIR).glob("ivf-*"))
