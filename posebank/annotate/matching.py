@@ -107,9 +107,10 @@ def iter_bank_blocks(bank: Bank, block_rows: int, columns: Sequence[str] = ("pos
         held += len(batch[columns[0]])
         while held >= block_rows:
             block = {c: np.concatenate([b[c] for b in pending]) for c in columns}
+            # The batches are dropped before the block is handed out: not held twice while it is searched.
+            pending, held = [{c: v[block_rows:] for c, v in block.items()}], held - block_rows
             yield start, {c: v[:block_rows] for c, v in block.items()}
-            rest = {c: v[block_rows:] for c, v in block.items()}
-            pending, held, start = [rest], held - block_rows, start + block_rows
+            start += block_rows
     if held:
         yield start, {c: np.concatenate([b[c] for b in pending]) for c in columns}
 

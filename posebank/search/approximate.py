@@ -52,6 +52,7 @@ LOG = logging.getLogger(__name__)
 _MIN_POINTS_PER_CENTROID = 39  # faiss k-means warns below this; fewer cells for small banks
 # Queries per pass: bounds the (Q, nprobe, k) candidate arrays; ~300 queries per cell at nlist 512.
 DEFAULT_QUERY_BLOCK_ROWS = 16384
+_BUILD_SLICE_ROWS = 1 << 18  # bank rows sorted into the index tables at a time
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,15 +245,22 @@ def build_ivf_index(bank: PreparedBank | npt.ArrayLike, config: SearchConfig | N
     row_ids = np.argsort(assign, kind="stable").astype(np.int64)
     cell_start = np.searchsorted(assign[row_ids], np.arange(nlist + 1)).astype(np.int64)
     centroids = prepare_bank(kmeans.centroids.reshape(nlist, d // 2, 2), degenerate_eps=bank.degenerate_eps)
-    sqnorm = bank.sqnorm[row_ids]
-    tables = joint_tables(bank.coords[row_ids], sqnorm)
+    # Filled in slices of rows: a sorted copy of the whole block's coordinates would add a fifth to the
+    # peak memory of the build, which the --memory-gb budget has to hold.
+    tables = np.empty((3 * bank.num_joints, n), dtype=np.float32)
+    invalid = np.empty(n, dtype=bool)
+    for a in range(0, n, _BUILD_SLICE_ROWS):
+        ids = row_ids[a : a + _BUILD_SLICE_ROWS]
+        sqnorm = bank.sqnorm[ids]
+        tables[:, a : a + len(ids)] = joint_tables(bank.coords[ids], sqnorm)
+        invalid[a : a + len(ids)] = sqnorm.sum(axis=1) <= 0.5
     seconds = time.perf_counter() - t0
     LOG.info("faiss-ivf: built %d cells over %d rows in %.1f s", nlist, n, seconds)
     return IvfMaskedIndex(
         bank=bank,
         centroids=centroids,
         tables=tables,
-        invalid=sqnorm.sum(axis=1) <= 0.5,
+        invalid=invalid,
         row_ids=row_ids,
         cell_start=cell_start,
         config=config,
