@@ -66,6 +66,9 @@ class ModelConfig:
     box_margin: float = 0.1  # a pose box is the joints' box grown by this fraction of its width/height in total (sec 3.1; posebank.boxes)
     reg_scale: float = 5.0  # regression targets are multiplied by this (as the LCR-Net release)
     smooth_l1_beta: float = 1.0  # smooth-L1 switch point; 1.0 is eq. 5 exactly
+    # weight of an auxiliary joint-heatmap loss on the finest feature map, training only (lcrnet.joint_heatmaps;
+    # not in the paper); 0 = off
+    joint_heatmap_weight: float = 0.0
     # each class's regression = its own linear map + one shared by all classes (lcrnet.heads.PoseEstimate):
     # the paper's function family, learnt from every positive proposal; False = the paper's layer as written
     shared_regression: bool = False

@@ -22,6 +22,7 @@ from .anchors import PoseAnchors
 from .backbone import BUILDERS
 from .config import ModelConfig
 from .heads import PoseRoIHeads
+from .joint_heatmaps import JointHeatmapLoss
 from .poses import centre_poses, from_box_coords, pose_boxes
 from .postprocess import integrate, rescore
 from .targets import PoseGroundTruth, build_ground_truth
@@ -50,7 +51,8 @@ class LCRNet(nn.Module):
     Training returns a dict of scalar losses: loss_objectness, loss_rpn_box_reg (torchvision RPN),
     loss_pose_cls, loss_pose_reg (first estimate), then loss_pose_cls_refine, loss_pose_reg_refine
     for the first refinement and loss_pose_cls_refine{s}, loss_pose_reg_refine{s} for refinement
-    s >= 2 (see `loss_names`). The training loss is their sum.
+    s >= 2 (see `loss_names`), and loss_joint_heatmap when ModelConfig.joint_heatmap_weight > 0 (an auxiliary
+    loss on the finest feature map, lcrnet/joint_heatmaps.py). The training loss is their sum.
 
     Inference returns one dict per image:
         - boxes (FloatTensor[M, 4]): x0, y0, x1, y1 px of the input image, the pose box (joints'
@@ -70,9 +72,11 @@ class LCRNet(nn.Module):
         rpn: RegionProposalNetwork,
         roi_heads: PoseRoIHeads,
         cfg: ModelConfig,
+        joint_heatmaps: JointHeatmapLoss | None = None,
     ) -> None:
         super().__init__()
         self.transform = transform
+        self.joint_heatmaps = joint_heatmaps
         self.backbone = backbone
         self.rpn = rpn
         self.roi_heads = roi_heads
@@ -90,7 +94,8 @@ class LCRNet(nn.Module):
 
     def loss_names(self) -> list[str]:
         """The keys of the training loss dict, in order."""
-        return ["loss_objectness", "loss_rpn_box_reg", *self.roi_heads.loss_names()]
+        aux = ["loss_joint_heatmap"] if self.joint_heatmaps is not None else []
+        return ["loss_objectness", "loss_rpn_box_reg", *self.roi_heads.loss_names(), *aux]
 
     def forward(
         self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None
@@ -106,7 +111,14 @@ class LCRNet(nn.Module):
         proposals, rpn_losses = self.rpn(image_list, features, rpn_targets)
         pose_proposals, head_losses = self.roi_heads(features, proposals, image_list.image_sizes, gts)
         if self.training:
-            return {**rpn_losses, **head_losses}
+            losses = {**rpn_losses, **head_losses}
+            if self.joint_heatmaps is not None and targets is not None:
+                finest = next(iter(features.values()))
+                stride = image_list.tensors.shape[-1] / finest.shape[-1]
+                poses = [t["pose_2d"].float() * s for t, s in zip(targets, scales)]
+                loss = self.joint_heatmaps(finest, stride, poses, [t["visible"] for t in targets])
+                losses["loss_joint_heatmap"] = self.cfg.joint_heatmap_weight * loss
+            return losses
         raw = [
             {**p, "scale": s, "image_size": torch.tensor([img.shape[-2], img.shape[-1]])}
             for p, s, img in zip(pose_proposals, scales, images)
@@ -243,4 +255,8 @@ def build_model(cfg: ModelConfig, anchors: PoseAnchors) -> LCRNet:
     transform = GeneralizedRCNNTransform(
         min_size=cfg.min_size, max_size=cfg.max_size, image_mean=list(cfg.image_mean), image_std=list(cfg.image_std)
     )
-    return LCRNet(transform=transform, backbone=parts.backbone, rpn=rpn, roi_heads=roi_heads, cfg=cfg)
+    joint_heatmaps = (
+        JointHeatmapLoss(parts.backbone.out_channels, cfg.num_joints) if cfg.joint_heatmap_weight > 0 else None
+    )
+    return LCRNet(transform=transform, backbone=parts.backbone, rpn=rpn, roi_heads=roi_heads, cfg=cfg,
+                  joint_heatmaps=joint_heatmaps)  # fmt: skip

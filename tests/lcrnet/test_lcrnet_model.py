@@ -300,3 +300,38 @@ def test_shared_regression_is_one_linear_map_per_class_learnt_from_every_class()
     assert head.pose_reg.weight.grad[:10].abs().sum() == 0
     plain = PoseEstimate(in_dim=6, fc_dim=8, num_classes=3, reg_dim=5)
     assert plain.shared_reg is None and plain(x)[1].shape == (4, 15)
+
+
+def test_joint_heatmap_targets_peak_at_the_annotated_joints_only() -> None:
+    from lcrnet.joint_heatmaps import JointHeatmapLoss
+
+    aux = JointHeatmapLoss(in_channels=4, num_joints=2)
+    # One person: joint 0 at the centre of cell (row 2, column 5) of a stride-4 map, joint 1 not annotated.
+    pose = torch.tensor([[[5 * 4 + 2.0, 2 * 4 + 2.0], [1.0, 1.0]]])
+    targets = aux.targets(torch.Size((1, 2, 6, 8)), 4.0, [pose], [torch.tensor([[True, False]])])
+    assert targets[0, 0, 2, 5] == pytest.approx(1.0) and targets[0, 0].flatten().argmax() == 2 * 8 + 5
+    assert targets[0, 0, 2, 6] == pytest.approx(float(torch.exp(torch.tensor(-0.5)))) and targets[0, 1].max() == 0
+    # A map whose logits match the targets costs less than the initial, empty one.
+    features = torch.zeros(1, 4, 6, 8)
+    empty = aux(features, 4.0, [pose], [torch.tensor([[True, False]])])
+    with torch.no_grad():
+        aux.logits.bias.copy_(torch.tensor([0.0, -10.0]))  # joint 1, never annotated: empty everywhere
+        aux.logits.weight.zero_()
+        aux.logits.weight[0, 0] = 1.0
+    good = aux(torch.logit(targets.clamp(1e-4, 1 - 1e-4))[:, :1].repeat(1, 4, 1, 1), 4.0, [pose], [torch.tensor([[True, False]])])
+    assert good < empty
+
+
+def test_joint_heatmap_loss_is_a_training_loss_of_its_own(tiny_config, anchors, scene) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    model = build_model(tiny_config(backbone="resnet18_fpn", joint_heatmap_weight=2.0), anchors)
+    images, targets = _batch(scene)
+    losses = model(images, targets)
+    assert list(losses) == model.loss_names() and "loss_joint_heatmap" in losses
+    assert torch.isfinite(losses["loss_joint_heatmap"]) and losses["loss_joint_heatmap"] > 0
+    sum(losses.values()).backward()
+    assert model.joint_heatmaps.logits.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():  # inference does not use it
+        assert len(model(images)) == 2
+    assert build_model(tiny_config(), anchors).joint_heatmaps is None
