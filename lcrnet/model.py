@@ -112,7 +112,7 @@ class LCRNet(nn.Module):
         pose_proposals, head_losses = self.roi_heads(features, proposals, image_list.image_sizes, gts)
         if self.training:
             losses = {**rpn_losses, **head_losses}
-            if self.joint_heatmaps is not None and targets is not None:
+            if self.joint_heatmaps is not None:  # targets: checked above (training needs them)
                 finest = next(iter(features.values()))
                 stride = image_list.tensors.shape[-1] / finest.shape[-1]
                 poses = [t["pose_2d"].float() * s for t, s in zip(targets, scales)]

@@ -296,7 +296,7 @@ def _ivf_blocks(
 
     content = (content_sha256 or sha256_file(bank.root / MANIFEST)) if store else None
     for first, prepared in _prepared_blocks(bank, block_rows, config.degenerate_eps, content, store):
-        if content is None:
+        if not store:
             yield first, _IvfBlock(build_ivf_index(prepared, config))
             continue
         last = first + prepared.num_rows
