@@ -17,7 +17,7 @@ from lcrnet.engine import NonFiniteLossError, train_iterations
 from lcrnet.evaluate import BASELINE_METHODS, KEYS, METHODS, evaluate
 from lcrnet.job_config import EvalConfig, PredictConfig, TrainConfig
 from lcrnet.predict import predict
-from lcrnet.train import PaperSchedule, train
+from lcrnet.train import PaperSchedule, build_optimizer, train
 from posebank.errors import OutputConflictError
 from posebank.skeleton import get_skeleton
 
@@ -110,6 +110,29 @@ def test_paper_schedule() -> None:
     assert schedule(10) == 1.0 and schedule(299) == 1.0
     assert schedule(300) == pytest.approx(0.1) and schedule(499) == pytest.approx(0.1)
     assert TrainConfig(iterations=500_000).lr_step_iteration == 300_000
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_build_optimizer_is_fused_on_the_cpu_and_steps_as_the_plain_one(optimizer: str) -> None:
+    """The fused kernel (one pass per tensor) gives the updates of torch's plain per-tensor path."""
+    torch.manual_seed(0)
+    plain_model, fused_model = torch.nn.Linear(40, 30), torch.nn.Linear(40, 30)
+    fused_model.load_state_dict(plain_model.state_dict())
+    cfg = TrainConfig(optimizer=optimizer, lr=1e-2, weight_decay=1e-4, warmup_iters=0)  # lr 1e-2 from the start
+    fused_opt, _ = build_optimizer(fused_model, cfg)
+    assert fused_opt.defaults["fused"] is True
+    plain_cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.SGD
+    extra = {} if optimizer == "adamw" else {"momentum": cfg.momentum}
+    plain_opt = plain_cls(plain_model.parameters(), lr=1e-2, weight_decay=1e-4, **extra)
+    for _ in range(5):
+        x = torch.randn(8, 40)
+        for model, opt in ((plain_model, plain_opt), (fused_model, fused_opt)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(plain_model.parameters(), fused_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert not torch.equal(a, torch.zeros_like(a))
 
 
 class _Diverging(torch.nn.Module):
