@@ -48,7 +48,7 @@ PPI_METHODS = ("ppi", "ppi_paper", "ppi_release")
 # (momentum 0.9) reached 0.498, same schedule and seed (2026-12-03).
 # Images load in the training process (workers=0): a loader process beside 2 torch threads on 2 cores makes
 # the OpenMP threads wait on each other, and decoding a 128 px JPEG costs ~3 ms.
-FULL = dict(train_images=1300, size=128, k=20, batch=4, mem_iterations=400, learn_iterations=2000, eval_every=500,
+FULL = dict(train_images=1300, size=128, k=20, batch=4, mem_iterations=400, learn_iterations=3000, eval_every=750,
             mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
 SMOKE = dict(train_images=40, size=96, k=6, batch=2, mem_iterations=4, learn_iterations=4, eval_every=2,
              mem_eval_every=4, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
