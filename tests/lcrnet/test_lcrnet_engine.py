@@ -166,6 +166,9 @@ def test_a_non_finite_step_is_skipped_and_counted() -> None:
     assert math.isnan(records[1].loss) and math.isfinite(records[2].grad_norm)
 
 
+# Every step of this run is skipped, so the schedule advances while the optimizer never steps: torch's
+# warning about that order is the expected consequence here, not a defect.
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`")
 def test_several_non_finite_steps_in_a_row_stop_the_run_and_say_what_to_lower() -> None:
     model = _Diverging(bad={0, 1, 2})
     with pytest.raises(NonFiniteLossError, match=r"3 steps in a row, up to iteration 3.*lower --lr"):
