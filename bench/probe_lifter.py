@@ -6,7 +6,7 @@ The protocol of bench/bench_pseudo_gt.py (leave one subject out, 12 views, persp
 MPII visibility patterns, seed 0), perspective queries only. In each fold an MLP (3J -> 1024 -> 1024 -> 3J)
 learns, from that fold's bank alone, the normalised 3D pose from the normalised masked 2D pose and its mask, in
 the frame of paper eq. 9 (2D centred and scaled on the annotated joints, depth centred on them; the frame
-`posebank.annotate.labels.align_matches` brings the matches into). Its output is then used, like the fused
+`posebank.annotate.labels.fuse_matches` brings the matches into). Its output is then used, like the fused
 matches of the `fused-fit` label mode, as the prior of `fit_to_annotation`. Prints the median MPJPE, aligned
 MPJPE and hidden-joint 2D error of six labels: {fused matches, MLP, their mean} x {raw, fitted}.
 Not yet a label mode: this measures whether it is worth one (BENCHMARKS.md, "Pseudo-3D labels").
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_pseudo_gt as protocol  # noqa: E402 -- the sibling script: folds, queries, scoring
 from posebank.annotate.complete import complete_2d  # noqa: E402
-from posebank.annotate.labels import LabelConfig, align_matches, fit_to_annotation, match_weights  # noqa: E402
+from posebank.annotate.labels import LabelConfig, fit_to_annotation, fuse_matches  # noqa: E402
 from posebank.geometry import masked_centre_scale  # noqa: E402
 from posebank.skeleton import body_centre  # noqa: E402
 
@@ -93,7 +93,6 @@ def main() -> None:
         keep = np.unique(np.linspace(0, len(p) - 1, min(400, len(p))).round().astype(int))
         queries[name] = protocol.make_queries(p[keep], masks, 2, rng, protocol.QueryConfig())["perspective"]
     cfg = LabelConfig()
-    bones = np.asarray(SK.bones)
     scores: dict[str, list[dict[str, npt.NDArray]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, held in enumerate(protocol.FOLDS):
@@ -107,22 +106,17 @@ def main() -> None:
                 matches = protocol.search_bank(bank, q["px"], q["mask"], 20, config=protocol.SearchConfig(engine="blas"))
                 got = protocol.gather_matches(bank, matches.rows)
                 d = matches.distances
-                valid = np.isfinite(d) & np.isfinite(got.pose_3d).all(axis=(-2, -1))
-                aligned, query_n, match_scale = align_matches(q["px"], q["mask"], np.nan_to_num(got.pose_2d), np.nan_to_num(got.pose_3d))
-                w = match_weights(np.where(valid, d, np.inf), cfg.temperature)
-                fused = np.einsum("qk,qkjc->qjc", w, aligned)
-                lengths = np.einsum("qk,qkb->qb", w, np.linalg.norm(aligned[:, :, bones[:, 0]] - aligned[:, :, bones[:, 1]], axis=-1))
-                size_m = (w * match_scale).sum(axis=1)
+                fused = fuse_matches(q["px"], q["mask"], d, got, SK, cfg.temperature)
                 with torch.no_grad():
                     inp = torch.tensor(normalised_input(np.nan_to_num(q["px"]), q["mask"])[0], dtype=torch.float32)
                     lifted = lifter(inp).double().numpy().reshape(-1, J, 3)
-                for prior_name, prior in {"fused matches": fused, "MLP": lifted, "mean of the two": 0.5 * (fused + lifted)}.items():
+                for prior_name, prior in {"fused matches": fused.pose, "MLP": lifted, "mean of the two": 0.5 * (fused.pose + lifted)}.items():
                     for fitted in (False, True):
                         x = prior
                         if fitted:
-                            x = fit_to_annotation(prior, query_n, q["mask"], lengths, SK, sigma_2d=cfg.sigma_2d,
+                            x = fit_to_annotation(prior, fused.query, q["mask"], fused.bone_lengths, SK, sigma_2d=cfg.sigma_2d,
                                                   sigma_bone=cfg.sigma_bone, sigma_prior=cfg.sigma_prior, iterations=cfg.iterations)  # fmt: skip
-                        pose_3d = x * size_m[:, None, None]
+                        pose_3d = x * fused.size_m[:, None, None]
                         pose_3d = pose_3d - body_centre(pose_3d, SK)[:, None]
                         pose_2d = complete_2d(q["px"], q["mask"], pose_3d[..., :2])
                         key = f"{prior_name}, {'fitted' if fitted else 'no fit'}"

@@ -87,22 +87,18 @@ def label_poses(
     config = config or LabelConfig()
     best_2d = matched.pose_2d[:, 0].astype(np.float64)
     best_3d = matched.pose_3d[:, 0].astype(np.float64)
-    valid = np.isfinite(distances) & np.isfinite(matched.pose_3d).all(axis=(-2, -1))  # (Q, k)
-    aligned, query_n, scale = align_matches(query_2d, mask, np.nan_to_num(matched.pose_2d), np.nan_to_num(matched.pose_3d))
-    w = match_weights(np.where(valid, distances, np.inf), config.temperature)
-    fused = np.einsum("qk,qkjc->qjc", w, aligned)
-    bones = np.asarray(skeleton.bones)
-    lengths = np.einsum("qk,qkb->qb", w, np.linalg.norm(aligned[:, :, bones[:, 0]] - aligned[:, :, bones[:, 1]], axis=-1))
-    fitted = fit_to_annotation(fused, query_n, mask, lengths, skeleton, sigma_2d=config.sigma_2d,
+    fused = fuse_matches(query_2d, mask, distances, matched, skeleton, config.temperature)
+    fitted = fit_to_annotation(fused.pose, fused.query, mask, fused.bone_lengths, skeleton, sigma_2d=config.sigma_2d,
                                sigma_bone=config.sigma_bone, sigma_prior=config.sigma_prior,
                                iterations=config.iterations)  # fmt: skip
-    size_m = (w * scale).sum(axis=1)  # the matches' size: normalised units back to metres
-    estimate = 1000.0 * config.estimate_scale * size_m * error_estimate(aligned, valid, fitted, mask, distances[:, 0], config)
+    size_m = fused.size_m
+    spread = error_estimate(fused.aligned, fused.valid, fitted, mask, distances[:, 0], config)
+    estimate = 1000.0 * config.estimate_scale * size_m * spread
     completion = best_2d
     if mode == "top1":
         pose_3d = best_3d
     elif mode == "topk-mean":
-        pose_3d = topk_weighted_3d(np.nan_to_num(matched.pose_3d), np.where(valid, distances, np.inf))
+        pose_3d = topk_weighted_3d(np.nan_to_num(matched.pose_3d), np.where(fused.valid, distances, np.inf))
     elif mode == "depth-transfer":
         pose_3d = depth_transfer_3d(query_2d, mask, best_2d, best_3d, skeleton)
     else:
@@ -110,6 +106,50 @@ def label_poses(
         pose_3d = pose_3d - body_centre(pose_3d, skeleton)[:, None]
         completion = pose_3d[..., :2]
     return PseudoLabels(pose_3d, completion, estimate)
+
+
+@dataclass(frozen=True)
+class FusedMatches:
+    """The k matches of Q queries in the query's normalised frame (`align_matches`) and their weighted mean.
+
+    Attributes:
+        aligned: (Q, k, J, 3) the matches in that frame. valid: (Q, k) the real matches.
+        query: (Q, J, 2) the query in that frame (zero outside the mask).
+        weights: (Q, k) softmax of the eq. 9 distances (`match_weights`), 0 for invalid matches.
+        pose: (Q, J, 3) the weighted mean of the aligned matches (the prior of `fit_to_annotation`).
+        bone_lengths: (Q, B) the weighted mean bone lengths of the aligned matches (skeleton.bones).
+        size_m: (Q,) metres per normalised unit (the matches' weighted masked 2D scale).
+    """
+
+    aligned: npt.NDArray[np.float64]
+    valid: npt.NDArray[np.bool_]
+    query: npt.NDArray[np.float64]
+    weights: npt.NDArray[np.float64]
+    pose: npt.NDArray[np.float64]
+    bone_lengths: npt.NDArray[np.float64]
+    size_m: npt.NDArray[np.float64]
+
+
+def fuse_matches(
+    query_2d: npt.NDArray[np.floating],
+    mask: npt.NDArray[np.bool_],
+    distances: npt.NDArray[np.floating],
+    matched: MatchedPoses,
+    skeleton: Skeleton,
+    temperature: float,
+) -> FusedMatches:
+    """The matches brought into the query's frame and averaged with weights from their eq. 9 distances.
+
+    Args: as `label_poses`; temperature: LabelConfig.temperature.
+    """
+    valid = np.isfinite(distances) & np.isfinite(matched.pose_3d).all(axis=(-2, -1))  # (Q, k)
+    aligned, query_n, scale = align_matches(query_2d, mask, np.nan_to_num(matched.pose_2d), np.nan_to_num(matched.pose_3d))
+    w = match_weights(np.where(valid, distances, np.inf), temperature)
+    bones = np.asarray(skeleton.bones)
+    lengths = np.einsum("qk,qkb->qb", w, np.linalg.norm(aligned[:, :, bones[:, 0]] - aligned[:, :, bones[:, 1]], axis=-1))
+    return FusedMatches(aligned=aligned, valid=valid, query=query_n, weights=w,
+                        pose=np.einsum("qk,qkjc->qjc", w, aligned), bone_lengths=lengths,
+                        size_m=(w * scale).sum(axis=1))  # fmt: skip
 
 
 def error_estimate(
