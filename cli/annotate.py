@@ -32,7 +32,12 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         out: Annotated[Path, typer.Option(help="Output folder: annotations/part-NNNNN.parquet and manifest.json.")],
         engine: Annotated[SearchEngine, typer.Option(help="Search engine (faiss-ivf is approximate; auto: torch on a GPU, else blas).")] = "auto",
         k: Annotated[int, typer.Option(min=1, help="Matches kept per person (fused-fit, topk-mean, spread, error estimate).")] = 20,
-        label_mode: Annotated[str, typer.Option(help="Pseudo-3D: fused-fit (best measured) | top1 (the paper) | topk-mean | depth-transfer.")] = "fused-fit",
+        label_mode: Annotated[str, typer.Option(help="Pseudo-3D: lifted-fit (best measured: a network trained on the bank, the prior of a fit to the "
+                                                            "annotated joints; trained once per bank and dataset, about 3 minutes on 2 cores, then stored "
+                                                            "beside the bank) | fused-fit (the same fit, the fused matches as prior) | top1 (the paper) | "
+                                                            "topk-mean | depth-transfer. BENCHMARKS.md compares them.")] = "lifted-fit",
+        lifter_steps: Annotated[Optional[int], typer.Option(min=1, help="lifted-fit: training batches of 512 of the network "
+                                                                        "(default: posebank.annotate.lifter.LifterConfig's, 4800).")] = None,
         images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True,
                                                             help="Images folder the file's image names are relative to: read for image sizes the file lacks, "
                                                                  "and recorded in the shards so that train/evaluate find the images without --images-root.")] = None,  # fmt: skip
@@ -49,7 +54,7 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace another job's annotations in --out.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
-        from posebank.annotate import AnnotateConfig, annotate
+        from posebank.annotate import AnnotateConfig, LifterConfig, annotate
         from posebank.errors import PosebankError
         from posebank.parts import parse_part
 
@@ -58,6 +63,8 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
             label_mode=label_mode, min_joints=min_joints, images_root=str(images_root) if images_root else None, split=split,
             seed=seed, memory_gb=memory_gb, people_per_shard=people_per_shard,
         )  # fmt: skip
+        if lifter_steps is not None:
+            config = dataclasses.replace(config, lifter=LifterConfig(steps=lifter_steps))
         try:
             if part:
                 config = dataclasses.replace(config, part=parse_part(part))

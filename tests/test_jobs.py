@@ -134,7 +134,7 @@ def test_verify_names_the_damaged_shard(damaged_bank: Path, reference: Path) -> 
 
 def _run_reader(reader: str, bank: Path, out: Path) -> None:
     if reader == "annotate":
-        annotate(AnnotateConfig(dataset="mpii", annotation_file=str(MPII), bank=str(bank), out=str(out), engine="numpy"))
+        annotate(AnnotateConfig(label_mode="fused-fit", dataset="mpii", annotation_file=str(MPII), bank=str(bank), out=str(out), engine="numpy"))
     elif reader == "anchors":
         build_anchors(AnchorConfig(bank=str(bank), out=str(out), k=4, engine="numpy", niter=2))
     elif reader == "synth":
@@ -184,7 +184,7 @@ def test_anchors_and_annotations_are_verified_when_read(reference: Path, tmp_pat
     with pytest.raises(InputError, match=r"anchors\.parquet: damaged"):
         load_anchors(anchors)
     mpii = tmp_path / "mpii"
-    annotate(AnnotateConfig(dataset="mpii", annotation_file=str(MPII), bank=str(reference), out=str(mpii), engine="numpy"))
+    annotate(AnnotateConfig(label_mode="fused-fit", dataset="mpii", annotation_file=str(MPII), bank=str(reference), out=str(mpii), engine="numpy"))
     shutil.copy(mpii / "annotations" / "part-00000.parquet", mpii / "annotations" / "part-00001.parquet")
     with pytest.raises(InputError, match=r"part-00001\.parquet: not listed in"):
         verify.check_output_files(sorted((mpii / "annotations").glob("*.parquet")))
@@ -275,7 +275,7 @@ def test_files_honour_the_umask(source: Path, tmp_path: Path, umask: int, mode: 
 
 def test_annotate_refuses_another_engine_naming_both(reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "mpii"
-    config = AnnotateConfig(dataset="mpii", annotation_file=str(MPII), bank=str(reference), out=str(out), engine="numpy",
+    config = AnnotateConfig(label_mode="fused-fit", dataset="mpii", annotation_file=str(MPII), bank=str(reference), out=str(out), engine="numpy",
                             k=5)  # fmt: skip
     annotate(config)
     other = AnnotateConfig(**{**config.__dict__, "engine": "blas", "k": 3})

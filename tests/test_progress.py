@@ -95,7 +95,7 @@ def test_annotate_bars_reach_their_totals_and_name_the_people(tmp_path: Path) ->
     bank = tmp_path / "bank"
     build_bank(BankConfig(sources=(("cmu", str(_two_motions(tmp_path))),), out=str(bank), view=ViewConfig(views=3)))
     rec = Recorder()
-    report = annotate(AnnotateConfig(dataset="coco", annotation_file=str(CMU.parent / "coco" / "mmpose_test_coco.json"),
+    report = annotate(AnnotateConfig(label_mode="fused-fit", dataset="coco", annotation_file=str(CMU.parent / "coco" / "mmpose_test_coco.json"),
                                      bank=str(bank), out=str(tmp_path / "ann"), engine="numpy"), progress=rec)  # fmt: skip
     rec.assert_complete()
     described = " | ".join(b["description"] for b in rec.bars)

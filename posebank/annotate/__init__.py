@@ -34,6 +34,7 @@ from ..search import SearchConfig, resolve_engine
 from ..skeleton import Skeleton, upper_body_mask
 from .complete import complete_2d, masked_centre_scale, match_spread
 from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses
+from .lifter import Lifter, LifterConfig, stored_lifter, visibility_patterns
 from .matching import BankRows, QuerySet, block_rows_for_memory, gather_matches, open_bank_rows, search_bank_sets
 
 LOG = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class AnnotateConfig:
     out: str = "annotations"  # output folder: annotations/part-NNNNN.parquet, manifest.json
     engine: str = "auto"  # search engine: auto | numpy | blas | torch | faiss | faiss-ivf
     k: int = 20  # matches kept per person (fused-fit and topk-mean labels, spread, error estimate)
-    label_mode: str = DEFAULT_LABEL_MODE  # fused-fit | top1 (the paper) | topk-mean | depth-transfer (BENCHMARKS.md)
+    label_mode: str = DEFAULT_LABEL_MODE  # fused-fit | lifted-fit | top1 (the paper) | topk-mean | depth-transfer
+    lifter: LifterConfig = LifterConfig()  # lifted-fit's network (trained once per bank and dataset, stored)
     min_joints: int = 3  # fewer annotated joints: kept, flagged, not matched
     swap_ratio: float = 0.7  # flag left/right swap when the swapped labels match within this x the distance
     people_per_shard: int = 50_000  # people per Parquet file (and per resumable unit of work)
@@ -172,6 +174,7 @@ def label_people(
     progress: ProgressFactory | None = None,
     matches: PeopleMatches | None = None,
     bank_rows: BankRows | None = None,
+    lifter: Lifter | None = None,
 ) -> Labels:
     """Match people against the bank and derive their labels (array level; no files written).
 
@@ -187,6 +190,8 @@ def label_people(
             pending shard's people in one pass); None: searched here.
         bank_rows: matching.open_bank_rows(bank), to gather the matched rows from the bank's stored
             table (annotate opens it once per run); None: from the shards.
+        lifter: lifted-fit's network (annotate trains or loads it once per run, on the whole
+            dataset's visibility patterns); None: lifter.stored_lifter on these people's patterns.
     """
     if label_mode not in LABEL_MODES:
         raise ValueError(f"unknown label mode {label_mode!r}; choose from {', '.join(LABEL_MODES)}")
@@ -215,7 +220,12 @@ def label_people(
         query, mask = pose_2d[matchable], visible[matchable]
         found = matches.subset(matchable)
         got = gather_matches(bank, found.rows, bank_rows)
-        labelled = label_poses(label_mode, query, mask, found.distances, got, skeleton)
+        lifted = None
+        if label_mode == "lifted-fit":
+            if lifter is None:
+                lifter, _ = stored_lifter(bank, visibility_patterns(visible, min_joints), bank_rows=bank_rows)
+            lifted = lifter.lift(query, mask)
+        labelled = label_poses(label_mode, query, mask, found.distances, got, skeleton, lifted=lifted)
         out_2d[matchable] = complete_2d(query, mask, labelled.completion_2d)
         out_3d[matchable] = labelled.pose_3d
         estimate[matchable] = labelled.error_estimate_mm
@@ -258,6 +268,8 @@ def _job_spec(config: AnnotateConfig, engine: str, bank_sha: str, annotation_sha
     changes with a rename that leaves the content's sha256 alone, and shards of other splits must not
     be reused."""
     skip = ("out", "bank", "annotation_file", "bank_block_rows", "memory_gb")
+    if config.label_mode != "lifted-fit":
+        skip += ("lifter",)  # its settings change only that mode's labels
     settings = {k: v for k, v in to_dict(config).items() if k not in skip}
     settings["engine"] = engine
     settings["splits"] = splits
@@ -362,13 +374,19 @@ def _annotate(
             progress=progress, content_sha256=job.spec.inputs[f"bank {MANIFEST}"],
         )  # fmt: skip
     bank_rows = open_bank_rows(bank, job.spec.inputs[f"bank {MANIFEST}"]) if len(rows) else None
+    lifter = None
+    if len(rows) and config.label_mode == "lifted-fit":
+        # Trained on the whole file's visibility patterns, not this part's: every --part gets the same network.
+        lifter, _ = stored_lifter(bank, visibility_patterns(canon.visible, config.min_joints), config.lifter,
+                                  content_sha256=job.spec.inputs[f"bank {MANIFEST}"], bank_rows=bank_rows,
+                                  progress=progress)  # fmt: skip
     offset = 0
     for sl, rel, key in progress(pending, f"labelling {len(rows)} people: shards", len(pending)):
         count = sl.stop - sl.start
         labels = label_people(
             bank, canon.pose_2d[sl], canon.visible[sl], k=config.k, label_mode=config.label_mode,
             min_joints=config.min_joints, swap_ratio=config.swap_ratio, search=search,
-            matches=matches.subset(slice(offset, offset + count)), bank_rows=bank_rows,
+            matches=matches.subset(slice(offset, offset + count)), bank_rows=bank_rows, lifter=lifter,
         )  # fmt: skip
         offset += count
         table = make_table(annotations_schema(skeleton.num_joints),

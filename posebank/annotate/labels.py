@@ -4,10 +4,14 @@ The paper's label is the best match's 3D pose (`top1`). The match ignores what t
 beyond its normalised 2D shape; the other modes use it:
 - `topk-mean`: score-weighted average of the k matches' 3D poses (camera frames as stored);
 - `depth-transfer`: annotated x, y kept, depth from the best match;
-- `fused-fit` (the default of `annotate`): the k matches brought into the query's frame (2D similarity
+- `fused-fit`: the k matches brought into the query's frame (2D similarity
   on the annotated joints), averaged with weights from their eq. 9 distances, then fitted by least
   squares to the annotated 2D joints with the matches' bone lengths and the fused pose as prior
   (`fit_to_annotation`). The hidden joints are completed in 2D from the fitted pose.
+- `lifted-fit` (the default of `annotate`, the best measured): the same fit, with as prior the pose a
+  network trained on the bank lifts from the annotation (posebank.annotate.lifter), mixed with the
+  fused matches (LabelConfig.lifter_weight): the network combines limbs of different bank poses where
+  the matches can only return whole ones.
 Each person also gets an error estimate (mm) from the disagreement of the k matches around the
 label: it ranks people by the error their label is likely to have (bench/bench_pseudo_gt.py measures
 how well, and BENCHMARKS.md holds the numbers).
@@ -25,8 +29,8 @@ from ..skeleton import Skeleton, body_centre
 from .complete import depth_transfer_3d, topk_weighted_3d
 from .matching import MatchedPoses
 
-LABEL_MODES = ("fused-fit", "top1", "topk-mean", "depth-transfer")
-DEFAULT_LABEL_MODE = "fused-fit"
+LABEL_MODES = ("fused-fit", "lifted-fit", "top1", "topk-mean", "depth-transfer")
+DEFAULT_LABEL_MODE = "lifted-fit"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class LabelConfig:
     sigma_bone: float = 0.1  # fit: tolerance of the matches' bone lengths
     sigma_prior: float = 0.1  # fit: tolerance of the fused matches (holds depth signs and hidden joints)
     iterations: int = 8  # fit: Gauss-Newton steps
+    lifter_weight: float = 0.75  # lifted-fit: the prior is this x the lifted pose + the rest x the fused matches
     hidden_weight: float = 2.0  # estimate: a hidden joint's 3D spread counts this much (its x, y unknown too)
     mismatch_weight: float = 0.5  # estimate: weight of the best match's per-joint 2D mismatch
     # The spread overstates the error of the fused-fit label by about this factor: median aligned MPJPE /
@@ -71,6 +76,7 @@ def label_poses(
     matched: MatchedPoses,
     skeleton: Skeleton,
     config: LabelConfig | None = None,
+    lifted: npt.NDArray[np.floating] | None = None,
 ) -> PseudoLabels:
     """The pseudo-3D poses of one label mode, the 2D completion source and the error estimate.
 
@@ -81,14 +87,21 @@ def label_poses(
         distances: (Q, k) eq. 9 distances of the matches, best first (inf: no match).
         matched: the matches' poses, (Q, k, J, 2|3), best first (NaN where no match).
         skeleton: the bank's.
+        lifted: (Q, J, 3) the lifter's poses of the queries (lifter.Lifter.lift, eq. 9 frame); needed
+            by `lifted-fit` only.
     """
     if mode not in LABEL_MODES:
         raise ValueError(f"unknown label mode {mode!r}; choose from {', '.join(LABEL_MODES)}")
+    if mode == "lifted-fit" and lifted is None:
+        raise ValueError("label mode 'lifted-fit' needs the lifted poses (posebank.annotate.lifter)")
     config = config or LabelConfig()
     best_2d = matched.pose_2d[:, 0].astype(np.float64)
     best_3d = matched.pose_3d[:, 0].astype(np.float64)
     fused = fuse_matches(query_2d, mask, distances, matched, skeleton, config.temperature)
-    fitted = fit_to_annotation(fused.pose, fused.query, mask, fused.bone_lengths, skeleton, sigma_2d=config.sigma_2d,
+    prior = fused.pose
+    if mode == "lifted-fit":
+        prior = config.lifter_weight * np.asarray(lifted, np.float64) + (1.0 - config.lifter_weight) * fused.pose
+    fitted = fit_to_annotation(prior, fused.query, mask, fused.bone_lengths, skeleton, sigma_2d=config.sigma_2d,
                                sigma_bone=config.sigma_bone, sigma_prior=config.sigma_prior,
                                iterations=config.iterations)  # fmt: skip
     size_m = fused.size_m

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from posebank.annotate import FLAG_SWAP, FLAG_TOO_FEW, AnnotateConfig, annotate, label_people
+from posebank.annotate import FLAG_SWAP, FLAG_TOO_FEW, AnnotateConfig, LifterConfig, annotate, label_people
 from posebank.bank import open_bank
 from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
@@ -63,14 +63,14 @@ def test_swapped_labels_are_flagged_and_few_joints_kept(bank_dir: Path) -> None:
     few[:, :2] = True
     pose = np.concatenate([swapped, px])
     vis = np.concatenate([visible, few])
-    labels = label_people(open_bank(bank_dir), pose, vis, k=2)
+    labels = label_people(open_bank(bank_dir), pose, vis, k=2, label_mode="fused-fit")
     assert all(FLAG_SWAP in f for f in labels.flags[:3])
     assert (labels.swapped_distance[:3] < 1e-3).all()
     assert all(f == [FLAG_TOO_FEW] for f in labels.flags[3:])
     assert np.isnan(labels.pose_3d[3:]).all() and (labels.match_pose_id[3:] == -1).all()
 
 
-@pytest.mark.parametrize("mode", ["fused-fit", "topk-mean", "depth-transfer"])
+@pytest.mark.parametrize("mode", ["fused-fit", "lifted-fit", "topk-mean", "depth-transfer"])
 def test_label_modes_give_body_centred_poses(bank_dir: Path, mode: str) -> None:
     from posebank.skeleton import body_centre, get_skeleton
 
@@ -82,14 +82,17 @@ def test_label_modes_give_body_centred_poses(bank_dir: Path, mode: str) -> None:
 
 
 def _annotate(bank_dir: Path, out: Path, file: Path, dataset: str, **kw) -> AnnotateConfig:
+    # fused-fit unless a test asks: lifted-fit's network trains for minutes (tests/annotate/test_lifter.py covers it)
+    kw = {"label_mode": "fused-fit", **kw}
     config = AnnotateConfig(dataset=dataset, annotation_file=str(file), bank=str(bank_dir), out=str(out), **kw)
     annotate(config)
     return config
 
 
-def test_mpii_h5_end_to_end(bank_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["fused-fit", "lifted-fit"])
+def test_mpii_h5_end_to_end(bank_dir: Path, shared_data: Path, tmp_path: Path, mode: str) -> None:
     h5 = shared_data / "mpii" / "valid_a.h5"
-    _annotate(bank_dir, tmp_path / "a", h5, "mpii", k=3)
+    _annotate(bank_dir, tmp_path / "a", h5, "mpii", k=3, label_mode=mode, lifter=LifterConfig(steps=60))
     files = sorted((tmp_path / "a" / "annotations").glob("*.parquet"))
     table = pq.read_table(files[0])
     validate(table, annotations_schema(13), path=files[0])
@@ -121,13 +124,13 @@ def test_engines_agree_on_real_annotations(bank_dir: Path, shared_data: Path, tm
 
     from posebank.annotate.matching import search_bank
 
-    ref = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, search=SearchConfig(engine="numpy"))
+    ref = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, label_mode="fused-fit", search=SearchConfig(engine="numpy"))
     top2 = search_bank(bank, canon.pose_2d[sel], canon.visible[sel], 2, config=SearchConfig(engine="numpy"))
     distinct = top2.distances[:, 1] - top2.distances[:, 0] > 1e-5  # ties aside
     every_cell = dict(ivf_nprobe=1 << 20, ivf_nprobe_full=1 << 20)  # faiss-ivf scanning every cell is exact
     for engine, extra in (("blas", {}), ("torch", {}), ("faiss", {}), ("faiss-ivf", every_cell)):
         search = SearchConfig(engine=engine, **extra)
-        got = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, search=search)
+        got = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, label_mode="fused-fit", search=search)
         np.testing.assert_allclose(got.match_distance, ref.match_distance, atol=1e-4)
         np.testing.assert_array_equal(got.match_pose_id[distinct], ref.match_pose_id[distinct])
         np.testing.assert_array_equal(got.match_view_id[distinct], ref.match_view_id[distinct])
@@ -146,7 +149,7 @@ def test_coco_resume_and_conflict(bank_dir: Path, shared_data: Path, tmp_path: P
     assert sum(FLAG_TOO_FEW in f for f in flags) == 2  # the two people with no keypoints stay, flagged
     assert table.num_rows == 14
     with pytest.raises(OutputConflictError):
-        annotate(AnnotateConfig(dataset="coco", annotation_file=str(coco), bank=str(bank_dir), out=str(out), k=2))
+        annotate(AnnotateConfig(label_mode="fused-fit", dataset="coco", annotation_file=str(coco), bank=str(bank_dir), out=str(out), k=2))
     _annotate(bank_dir, tmp_path / "again", coco, "coco")
     # Same job, another --out: byte-identical shard.
     assert (tmp_path / "again" / "annotations" / "part-00000.parquet").read_bytes() == first

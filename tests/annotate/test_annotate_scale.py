@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from posebank.annotate import AnnotateConfig, annotate, label_people
+from posebank.annotate import AnnotateConfig, LifterConfig, annotate, label_people
 from posebank.annotate.matching import BankRows, block_rows_for_memory, iter_bank_blocks, open_bank_rows, search_bank
 from posebank.bank import open_bank
 from posebank.bank.build import build_bank
@@ -68,10 +68,12 @@ def test_parts_cover_every_unit_once() -> None:
             parse_part(bad)
 
 
-def test_parts_together_are_one_run(bank_dir: Path, tmp_path: Path) -> None:
-    whole = annotate(_config(bank_dir, tmp_path / "whole"))
+@pytest.mark.parametrize("mode", ["top1", "lifted-fit"])  # lifted-fit: one network for every part
+def test_parts_together_are_one_run(bank_dir: Path, tmp_path: Path, mode: str) -> None:
+    mode_kw = {"label_mode": mode, "lifter": LifterConfig(steps=40)}
+    whole = annotate(_config(bank_dir, tmp_path / "whole", **mode_kw))
     assert whole.shards_written == 4 and whole.people == 1500
-    reports = [annotate(_config(bank_dir, tmp_path / f"part{i}", part=(i, 3))) for i in (1, 2, 3)]
+    reports = [annotate(_config(bank_dir, tmp_path / f"part{i}", part=(i, 3), **mode_kw)) for i in (1, 2, 3)]
     assert [r.shards_written for r in reports] == [1, 1, 2] and sum(r.people for r in reports) == 1500
     names = sorted(f.name for i in (1, 2, 3) for f in (tmp_path / f"part{i}" / "annotations").glob("*.parquet"))
     assert names == sorted(f.name for f in (tmp_path / "whole" / "annotations").glob("*.parquet"))
@@ -80,7 +82,7 @@ def test_parts_together_are_one_run(bank_dir: Path, tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "part3" / "manifest.json").read_text())
     assert manifest["part"] == [3, 3] and manifest["people"] == 700
     # A part is resumable like a whole run, and another part is another job.
-    assert annotate(_config(bank_dir, tmp_path / "part3", part=(3, 3))).shards_reused == 2
+    assert annotate(_config(bank_dir, tmp_path / "part3", part=(3, 3), **mode_kw)).shards_reused == 2
 
 
 def test_small_bank_blocks_give_the_same_matches(bank_dir: Path) -> None:
@@ -142,6 +144,6 @@ def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: 
     assert sorted(p.name for p in (bank_copy / INDEX_DIR).iterdir()) == left
     # Other index parameters are another index, beside the first.
     canon = to_canonical_2d(read_annotations("mpii", MPII_H5))
-    label_people(open_bank(bank_copy), canon.pose_2d[:50], canon.visible[:50], k=2,
+    label_people(open_bank(bank_copy), canon.pose_2d[:50], canon.visible[:50], k=2, label_mode="top1",
                  search=SearchConfig(engine="faiss-ivf", ivf_nlist=16))  # fmt: skip
     assert len(list((bank_copy / INDEX_DIR).glob("ivf-*"))) == 2

@@ -59,7 +59,7 @@ def anchors_dir(bank_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 def _annotate(tmp: Path, dataset: str, file: Path, bank: Path) -> Path:
     out = tmp / f"ann-{dataset}"
-    annotate(AnnotateConfig(dataset=dataset, annotation_file=str(file), bank=str(bank), out=str(out), engine="numpy"))
+    annotate(AnnotateConfig(label_mode="fused-fit", dataset=dataset, annotation_file=str(file), bank=str(bank), out=str(out), engine="numpy"))
     return out
 
 

@@ -50,7 +50,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     runs = {"coco": ("coco", coco), "mpii_mat": ("mpii", FIXTURES / "mpii" / "mpii_release_quirks.mat"),
             "mpii_h5": ("mpii", h5)}  # fmt: skip
     for name, (dataset, file) in runs.items():
-        annotate(AnnotateConfig(dataset=dataset, annotation_file=str(file), bank=str(bank), out=str(out / name), k=3))
+        annotate(AnnotateConfig(label_mode="fused-fit", dataset=dataset, annotation_file=str(file), bank=str(bank), out=str(out / name), k=3))
     return {"bank": bank, "coco_json": coco, "h5": h5, **{name: out / name for name in runs}}
 
 
@@ -67,7 +67,7 @@ def test_splits_come_from_the_input(outputs: dict[str, Path]) -> None:
 
 def test_split_option_overrides(outputs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "train"
-    annotate(AnnotateConfig(dataset="coco", annotation_file=str(outputs["coco_json"]), bank=str(outputs["bank"]),
+    annotate(AnnotateConfig(label_mode="fused-fit", dataset="coco", annotation_file=str(outputs["coco_json"]), bank=str(outputs["bank"]),
                             out=str(out), k=3, split="train"))  # fmt: skip
     assert set(_table(out).column("split").to_pylist()) == {"train"}
 
@@ -273,7 +273,7 @@ def test_annotate_records_its_images_root_for_train(outputs: dict[str, Path], tm
     images = tmp_path / "val2017"
     images.mkdir()
     out = tmp_path / "coco"
-    annotate(AnnotateConfig(dataset="coco", annotation_file=str(outputs["coco_json"]), bank=str(outputs["bank"]),
+    annotate(AnnotateConfig(label_mode="fused-fit", dataset="coco", annotation_file=str(outputs["coco_json"]), bank=str(outputs["bank"]),
                             out=str(out), k=3, images_root=str(images)))  # fmt: skip
     (source,) = resolve_sources([out])
     assert source.images_root == images.resolve()
@@ -334,7 +334,7 @@ def test_a_renamed_file_is_another_job(outputs: dict[str, Path], tmp_path: Path)
         shutil.copy(outputs["h5"].parent / name.replace("train", "valid"), annot / name)
     out = tmp_path / "mpii"
     shutil.copytree(outputs["mpii_h5"], out)
-    config = AnnotateConfig(dataset="mpii", annotation_file=str(annot / "train.h5"), bank=str(outputs["bank"]),
+    config = AnnotateConfig(label_mode="fused-fit", dataset="mpii", annotation_file=str(annot / "train.h5"), bank=str(outputs["bank"]),
                             out=str(out), k=3)  # fmt: skip
     with pytest.raises(OutputConflictError, match="splits"):
         annotate(config)

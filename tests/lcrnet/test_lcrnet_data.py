@@ -176,7 +176,7 @@ def test_annotated_mpii_shard(synth_data, skeleton, tmp_path) -> None:  # type: 
     from posebank.annotate import AnnotateConfig, annotate
 
     out = tmp_path / "mpii"
-    annotate(AnnotateConfig(dataset="mpii", annotation_file=str(FIXTURES / "demo" / "mpii" / "valid_a.h5"),
+    annotate(AnnotateConfig(label_mode="fused-fit", dataset="mpii", annotation_file=str(FIXTURES / "demo" / "mpii" / "valid_a.h5"),
                             bank=str(synth_data["bank"]), out=str(out), engine="numpy", split="val"))  # fmt: skip
     with pytest.raises(InputError, match="images root"):
         resolve_sources([out])  # annotate's shards do not name an images root

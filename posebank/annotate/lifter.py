@@ -1,0 +1,233 @@
+"""A 2D-to-3D lifting network learnt from the bank: the prior of the `lifted-fit` label.
+
+A nearest-neighbour label can only return whole bank poses; a network trained on the same bank
+combines the limbs of different poses (Martinez et al. 2017, "A simple yet effective baseline for 3D
+human pose estimation"). Here it is an MLP, 3J -> width -> ... -> 3J, that maps a masked 2D pose in
+the frame of paper eq. 9 to its 3D pose in the same frame:
+
+    input   (3J,) the annotated joints centred on their mean and divided by their Frobenius norm
+            (x, y; zero where hidden), then the mask (1 annotated, 0 hidden);
+    output  (3J,) x, y in the same units and frame as the input, depth (z forward) centred on the
+            annotated joints, same units.
+
+It learns from bank rows alone: each batch draws bank poses (camera frame, m), optionally their
+mirror images, projects them with a pinhole camera at a random distance (real images are
+perspective, the bank orthographic), adds 2D noise proportional to the person's height and hides
+the joints of masks drawn from the dataset's own visibility patterns. Training uses torch, once per
+bank, mask set and LifterConfig; the weights are stored beside the bank, keyed by all three
+(<bank>/.index/lifter-<key>, posebank.stored_arrays), and inference is numpy matmuls, so a run that
+reuses them does not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..geometry import masked_centre_scale
+from ..progress import ProgressFactory, no_progress
+from ..provenance import sha256_bytes
+from ..skeleton import Skeleton
+
+LOG = logging.getLogger(__name__)
+
+_FORMAT = 1  # bump when the network, its input or its training changes meaning
+
+
+@dataclass(frozen=True)
+class LifterConfig:
+    """Architecture and training of the lifter (the defaults are bench/bench_pseudo_gt.py's measured choice)."""
+
+    width: int = 1024  # hidden units per layer
+    hidden_layers: int = 2
+    dropout: float = 0.2
+    steps: int = 4800  # batches (about 3 minutes on 2 CPU cores; 1600 gave 2-3 mm more error, BENCHMARKS.md)
+    batch_size: int = 512
+    lr: float = 1e-3  # AdamW, one-cycle schedule
+    weight_decay: float = 1e-4
+    noise_height: float = 0.01  # 2D noise sigma, fraction of the pose's image height
+    distance_m: tuple[float, float] = (2.5, 7.0)  # camera to body distance of the training views (m)
+    mirror: bool = True  # half of the training poses mirrored (left/right exchanged)
+    pool_rows: int = 1_000_000  # bank rows held in memory to draw batches from (all rows if fewer)
+    seed: int = 0
+    threads: int = 2  # torch CPU threads while training
+
+
+@dataclass(frozen=True)
+class Lifter:
+    """A trained lifter: weights (in, out) and biases of its layers, ReLU between them (dropout gone,
+    the inference network)."""
+
+    weights: tuple[npt.NDArray[np.float32], ...]
+    biases: tuple[npt.NDArray[np.float32], ...]
+    flip_permutation: tuple[int, ...]  # the skeleton's, for the mirrored second pass
+
+    def lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        """3D poses (Q, J, 3) in the eq. 9 frame of the masked 2D poses (Q, J, 2) (any units; NaN
+        outside the mask is fine): the mean of the network's output and that of the mirrored input,
+        mirrored back (test-time flip, as in pose estimation practice)."""
+        mask = np.asarray(mask, bool)
+        direct = self._forward(network_input(pose_2d, mask))
+        flip = list(self.flip_permutation)
+        mirrored_2d = np.asarray(pose_2d, np.float64)[:, flip] * np.array([-1.0, 1.0])
+        mirrored = self._forward(network_input(mirrored_2d, mask[:, flip]))[:, flip] * np.array([-1.0, 1.0, 1.0])
+        return 0.5 * (direct + mirrored)
+
+    def _forward(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        h = x
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                np.maximum(h, 0.0, out=h)
+        return h.astype(np.float64).reshape(len(x), -1, 3)
+
+
+def network_input(pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
+    """(Q, 3J) float32: the masked 2D poses (Q, J, 2) centred and scaled as in eq. 9, zero where hidden, then the mask."""
+    centre, scale = masked_centre_scale(pose_2d, mask)
+    x = (np.asarray(pose_2d, np.float64) - centre[:, None]) / np.maximum(scale, 1e-12)[:, None, None]
+    x = np.where(mask[..., None], x, 0.0)
+    return np.concatenate([x.reshape(len(x), -1), mask], axis=1, dtype=np.float32)
+
+
+def network_target(
+    pose_3d: npt.NDArray[np.floating], pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float32]:
+    """(Q, 3J) float32: 3D poses (Q, J, 3) in the eq. 9 frame of their (perspective, noisy) 2D poses (Q, J, 2),
+    both in metres: x, y minus the masked 2D centre, depth minus the masked joints' mean depth, all over the 2D scale."""
+    centre, scale = masked_centre_scale(pose_2d, mask)
+    depth = np.where(mask, pose_3d[..., 2], 0.0).sum(1) / np.maximum(mask.sum(1), 1)
+    centred = np.concatenate([pose_3d[..., :2] - centre[:, None], (pose_3d[..., 2] - depth[:, None])[..., None]], -1)
+    return (centred / np.maximum(scale, 1e-12)[:, None, None]).reshape(len(pose_3d), -1).astype(np.float32)
+
+
+def training_views(
+    pose_3d_m: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_], rng: np.random.Generator,
+    config: LifterConfig, skeleton: Skeleton,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:  # fmt: skip
+    """One batch: bank poses (B, J, 3) m, camera frame, body-centred, seen as images are -> (inputs, targets).
+
+    Mirrored (x negated, left and right exchanged) with probability 1/2 when config.mirror; projected
+    by a pinhole at a distance drawn from config.distance_m (the focal length drops out of eq. 9);
+    noise of config.noise_height x the projected height; joints outside `mask` (B, J) hidden."""
+    p = np.asarray(pose_3d_m, np.float64)
+    if config.mirror:
+        flip = rng.random(len(p)) < 0.5
+        p = np.where(flip[:, None, None], p[:, list(skeleton.flip_permutation)] * np.array([-1.0, 1.0, 1.0]), p)
+    distance = rng.uniform(*config.distance_m, size=(len(p), 1))
+    pose_2d = p[..., :2] * (distance / (distance + p[..., 2]))[..., None]
+    height = np.ptp(pose_2d[..., 1], axis=1)
+    pose_2d = pose_2d + rng.normal(size=pose_2d.shape) * (config.noise_height * height)[:, None, None]
+    return network_input(pose_2d, mask), network_target(p, pose_2d, mask)
+
+
+def train_lifter(
+    pool_3d_m: npt.NDArray[np.floating], masks: npt.NDArray[np.bool_], skeleton: Skeleton, config: LifterConfig,
+    progress: ProgressFactory = no_progress,
+) -> Lifter:
+    """Train a lifter on bank poses `pool_3d_m` (N, J, 3) m (camera frame) with visibility patterns `masks` (M, J).
+
+    Deterministic for the same inputs, config and machine (seeded torch and numpy generators)."""
+    import torch
+
+    if len(pool_3d_m) == 0 or len(masks) == 0:
+        raise ValueError("the lifter needs bank poses and at least one visibility pattern")
+    j = skeleton.num_joints
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        torch.manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)
+        layers: list[torch.nn.Module] = []
+        width_in = 3 * j
+        for _ in range(config.hidden_layers):
+            layers += [torch.nn.Linear(width_in, config.width), torch.nn.ReLU(), torch.nn.Dropout(config.dropout)]
+            width_in = config.width
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, 3 * j))
+        optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
+                                                       pct_start=0.05)  # fmt: skip
+        start = time.perf_counter()
+        net.train()
+        for _ in progress(range(config.steps), "lifter: training batches (once per bank and dataset)", config.steps):
+            rows = rng.integers(0, len(pool_3d_m), config.batch_size)
+            inputs, targets = training_views(pool_3d_m[rows], masks[rng.integers(0, len(masks), config.batch_size)],
+                                             rng, config, skeleton)  # fmt: skip
+            loss = (net(torch.from_numpy(inputs)) - torch.from_numpy(targets)).abs().mean()  # L1: robust to odd poses
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        LOG.info("lifter: %d steps in %.0f s, last L1 %.4f", config.steps, time.perf_counter() - start, loss.item())
+        linear = [m for m in net if isinstance(m, torch.nn.Linear)]
+        return Lifter(
+            weights=tuple(m.weight.detach().numpy().T.copy() for m in linear),
+            biases=tuple(m.bias.detach().numpy().copy() for m in linear),
+            flip_permutation=tuple(skeleton.flip_permutation),
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def visibility_patterns(mask: npt.NDArray[np.bool_], min_joints: int) -> npt.NDArray[np.bool_]:
+    """The visibility patterns (M, J) to train on: every person's mask (Q, J) with at least `min_joints`
+    joints, sorted, so the same dataset gives the same patterns in any order and any --part."""
+    m = np.asarray(mask, bool)
+    m = m[m.sum(1) >= max(min_joints, 2)]
+    return m[np.lexsort(m.T[::-1])] if len(m) else m
+
+
+def lifter_key(content_sha256: str, masks: npt.NDArray[np.bool_], config: LifterConfig) -> str:
+    """The identity of a trained lifter: the bank's content, the visibility patterns and the config."""
+    params = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    return sha256_bytes(str(_FORMAT), content_sha256, np.packbits(masks, axis=1).tobytes().hex(), str(masks.shape), params)[:32]
+
+
+def stored_lifter(
+    bank: Any, masks: npt.NDArray[np.bool_], config: LifterConfig | None = None, *,
+    content_sha256: str | None = None, bank_rows: Any = None, store: bool = True,
+    progress: ProgressFactory = no_progress,
+) -> tuple[Lifter, bool]:  # fmt: skip
+    """The lifter of `bank` (posebank.bank.Bank) for visibility patterns `masks` (M, J): loaded from
+    <bank>/.index/lifter-<key> when there and verified, else trained on a seeded sample of the bank's
+    rows and stored. Returns (lifter, reused).
+
+    bank_rows: matching.open_bank_rows(bank), to draw the training rows from its stored table."""
+    from ..bank import MANIFEST
+    from ..provenance import sha256_file
+    from ..search.ivf_store import INDEX_DIR
+    from ..stored_arrays import load_arrays, save_arrays
+    from .matching import BankRows
+
+    config = config or LifterConfig()
+    content = content_sha256 or sha256_file(bank.root / MANIFEST)
+    key = lifter_key(content, masks, config)
+    folder = Path(bank.root) / INDEX_DIR / f"lifter-{key}"
+    names = [f"{kind}{i}" for i in range(config.hidden_layers + 1) for kind in ("weight", "bias")]
+    loaded = load_arrays(folder, key, names) if store else None
+    if loaded is not None:
+        arrays = loaded[0]
+        lifter = Lifter(
+            weights=tuple(np.asarray(arrays[f"weight{i}"]) for i in range(config.hidden_layers + 1)),
+            biases=tuple(np.asarray(arrays[f"bias{i}"]) for i in range(config.hidden_layers + 1)),
+            flip_permutation=tuple(bank.skeleton.flip_permutation),
+        )
+        return lifter, True
+    rng = np.random.default_rng(config.seed)
+    n = bank.num_rows
+    rows = np.arange(n) if n <= config.pool_rows else np.sort(rng.choice(n, config.pool_rows, replace=False))
+    pool = (bank_rows or BankRows(bank, None)).take(rows)["pose_3d"]
+    lifter = train_lifter(pool, masks, bank.skeleton, config, progress)
+    if store:
+        arrays = {f"weight{i}": w for i, w in enumerate(lifter.weights)} | {f"bias{i}": b for i, b in enumerate(lifter.biases)}
+        meta = {"format": _FORMAT, "config": dataclasses.asdict(config), "patterns": int(len(masks)), "pool_rows": int(len(rows))}
+        save_arrays(folder, key, arrays, meta)
+    return lifter, False
