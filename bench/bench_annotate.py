@@ -14,10 +14,10 @@ Rows, all in this one process (so imports and page cache are warm for every row 
   handed to it as an array already in memory (reading it is not timed), and it neither labels nor writes:
   a floor for any tool built that way. One warm-up call, then the best of --repeats.
 - exact (blas): posebank.annotate.annotate, the library call behind `posebank annotate`, end to end
-  (opens and verifies the bank, reads the annotation file, searches, labels with fused-fit, writes
-  shards and manifest) into a fresh folder each time. First run with nothing stored beside the bank
-  (it stores the prepared bank and the gather table; it is also the warm-up), then the best of
-  --repeats, which load them.
+  (opens and verifies the bank, reads the annotation file, searches, labels with the default label mode,
+  writes shards and manifest) into a fresh folder each time. First run with nothing stored beside the bank
+  (it stores the prepared bank, the gather table and lifted-fit's network, trained then; it is also the
+  warm-up), then the best of --repeats, which load them.
 - faiss-ivf, first run: the same with the approximate engine after removing the bank's stored index,
   so the index build is inside the time (the gather table from the exact runs stays); then faiss-ivf,
   reuse: the best of --repeats with the index stored by the first run. recall@1: share of people whose

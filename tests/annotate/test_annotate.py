@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from posebank.annotate import FLAG_SWAP, FLAG_TOO_FEW, AnnotateConfig, LifterConfig, annotate, label_people
+from posebank.annotate.lifter import stored_lifter, visibility_patterns
 from posebank.bank import open_bank
 from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
@@ -76,7 +77,10 @@ def test_label_modes_give_body_centred_poses(bank_dir: Path, mode: str) -> None:
 
     px, _, _ = _queries_from_bank(bank_dir, [5, 25])
     px = px + np.random.default_rng(0).normal(scale=3.0, size=px.shape)
-    labels = label_people(open_bank(bank_dir), px, np.ones(px.shape[:2], bool), k=4, label_mode=mode)
+    visible = np.ones(px.shape[:2], bool)
+    bank = open_bank(bank_dir)
+    lifter, _ = stored_lifter(bank, visibility_patterns(visible, 3), LifterConfig(steps=60))  # read by lifted-fit
+    labels = label_people(bank, px, visible, k=4, label_mode=mode, lifter=lifter)
     assert np.isfinite(labels.pose_3d).all()
     np.testing.assert_allclose(body_centre(labels.pose_3d, get_skeleton("j13")), 0.0, atol=0.05)
 
