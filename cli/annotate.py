@@ -36,7 +36,7 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
                                                             "annotated joints; trained once per bank and dataset, about 3 minutes on 2 cores, then stored "
                                                             "beside the bank) | fused-fit (the same fit, the fused matches as prior) | top1 (the paper) | "
                                                             "topk-mean | depth-transfer. BENCHMARKS.md compares them.")] = "lifted-fit",
-        lifter_steps: Annotated[Optional[int], typer.Option(min=1, help="lifted-fit: training batches of 512 of the network "
+        lifter_steps: Annotated[Optional[int], typer.Option(min=4, help="lifted-fit: training batches of 512 of the network "
                                                                         "(default: posebank.annotate.lifter.LifterConfig's, 4800).")] = None,
         images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True,
                                                             help="Images folder the file's image names are relative to: read for image sizes the file lacks, "

@@ -34,7 +34,7 @@ from ..search import SearchConfig, resolve_engine
 from ..skeleton import Skeleton, upper_body_mask
 from .complete import complete_2d, masked_centre_scale, match_spread
 from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses
-from .lifter import Lifter, LifterConfig, stored_lifter, visibility_patterns
+from .lifter import Lifter, LifterConfig, lifter_key, stored_lifter, visibility_patterns
 from .matching import BankRows, QuerySet, block_rows_for_memory, gather_matches, open_bank_rows, search_bank_sets
 
 LOG = logging.getLogger(__name__)
@@ -349,6 +349,10 @@ def _annotate(
         "version": package_version(),
         "git_rev": git_revision(),
     }
+    if config.label_mode == "lifted-fit":  # the network's identity (stored_lifter trains or loads it by this key)
+        key = lifter_key(job.spec.inputs[f"bank {MANIFEST}"], visibility_patterns(canon.visible, config.min_joints),
+                         config.lifter)  # fmt: skip
+        metadata_base["lifter"] = {"key": key, "folder": f"<bank>/.index/lifter-{key}"}
     if config.images_root:
         # The folder the `image` paths are relative to: train/evaluate find each --data's images by it,
         # so MPII, LSP and COCO shards with their own image folders train together without --images-root.

@@ -60,6 +60,10 @@ class LifterConfig:
     seed: int = 0
     threads: int = 2  # torch CPU threads while training
 
+    def __post_init__(self) -> None:
+        if self.steps < 4:  # the one-cycle schedule needs a warm-up and a decay of 2 steps each at least
+            raise ValueError(f"lifter steps must be >= 4, got {self.steps}")
+
 
 @dataclass(frozen=True)
 class Lifter:
@@ -69,6 +73,7 @@ class Lifter:
     weights: tuple[npt.NDArray[np.float32], ...]
     biases: tuple[npt.NDArray[np.float32], ...]
     flip_permutation: tuple[int, ...]  # the skeleton's, for the mirrored second pass
+    key: str = ""  # lifter_key of a stored lifter (its provenance in the annotation shards)
 
     def lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         """3D poses (Q, J, 3) in the eq. 9 frame of the masked 2D poses (Q, J, 2) (any units; NaN
@@ -154,7 +159,7 @@ def train_lifter(
         net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, 3 * j))
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
-                                                       pct_start=0.05)  # fmt: skip
+                                                       pct_start=max(0.05, 2 / config.steps))  # fmt: skip
         start = time.perf_counter()
         net.train()
         for _ in progress(range(config.steps), "lifter: training batches (once per bank and dataset)", config.steps):
@@ -219,13 +224,14 @@ def stored_lifter(
             weights=tuple(np.asarray(arrays[f"weight{i}"]) for i in range(config.hidden_layers + 1)),
             biases=tuple(np.asarray(arrays[f"bias{i}"]) for i in range(config.hidden_layers + 1)),
             flip_permutation=tuple(bank.skeleton.flip_permutation),
+            key=key,
         )
         return lifter, True
     rng = np.random.default_rng(config.seed)
     n = bank.num_rows
     rows = np.arange(n) if n <= config.pool_rows else np.sort(rng.choice(n, config.pool_rows, replace=False))
     pool = (bank_rows or BankRows(bank, None)).take(rows)["pose_3d"]
-    lifter = train_lifter(pool, masks, bank.skeleton, config, progress)
+    lifter = dataclasses.replace(train_lifter(pool, masks, bank.skeleton, config, progress), key=key)
     if store:
         arrays = {f"weight{i}": w for i, w in enumerate(lifter.weights)} | {f"bias{i}": b for i, b in enumerate(lifter.biases)}
         meta = {"format": _FORMAT, "config": dataclasses.asdict(config), "patterns": int(len(masks)), "pool_rows": int(len(rows))}

@@ -112,6 +112,8 @@ def test_mpii_h5_end_to_end(bank_dir: Path, shared_data: Path, tmp_path: Path, m
     assert (pose_2d[..., 0] >= boxes[:, None, 0] - 1e-3).all() and (pose_2d[..., 1] <= boxes[:, None, 3] + 1e-3).all()
     meta = read_metadata(files[0])
     assert meta["annotation_file"]["sha256"] and meta["bank_manifest_sha256"] and meta["skeleton"] == "j13"
+    if mode == "lifted-fit":  # the network's provenance: the stored folder the labels came from
+        assert (bank_dir / ".index" / f"lifter-{meta['lifter']['key']}").is_dir()
     sizes = np.array(table.column("head_size").to_pylist(), dtype=float)
     assert np.isfinite(sizes).all() and (sizes > 5).all()
     estimate = np.array(table.column("error_estimate").to_pylist(), dtype=float)  # mm, None unmatched

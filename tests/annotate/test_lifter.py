@@ -18,12 +18,13 @@ from posebank.annotate.lifter import (
     training_views,
     visibility_patterns,
 )
-from posebank.bank import open_bank
+from posebank.bank import MANIFEST, open_bank
 from posebank.bank.build import build_bank
 from posebank.bank.canonical import canonical_poses
 from posebank.config import BankConfig, ViewConfig
 from posebank.geometry import view_rotation
 from posebank.mocap.sources import discover
+from posebank.provenance import sha256_file
 from posebank.skeleton import get_skeleton
 
 SK = get_skeleton("j13")
@@ -100,6 +101,13 @@ def test_stored_lifter_learns_is_stored_and_reused(bank, shared_data: Path) -> N
     again, reused = stored_lifter(bank, masks, config)
     assert reused
     for a, b in zip(lifter.weights + lifter.biases, again.weights + again.biases):
+        np.testing.assert_array_equal(a, b)
+    assert again.key == lifter.key == lifter_key(sha256_file(bank.root / MANIFEST), masks, config)
+    # Training is deterministic: the same inputs and seed give the same weights.
+    short = LifterConfig(steps=60, seed=5)
+    first, _ = stored_lifter(bank, masks, short, store=False)
+    second, _ = stored_lifter(bank, masks, short, store=False)
+    for a, b in zip(first.weights + first.biases, second.weights + second.biases):
         np.testing.assert_array_equal(a, b)
 
     true = _poses(shared_data, "131", 6)
