@@ -34,6 +34,7 @@ import json
 import shutil
 import tempfile
 import time
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from posebank.config import BankConfig, ViewConfig
 from posebank.datasets2d import read_annotations, to_canonical_2d
 from posebank.metrics import rigid_align
 from posebank.annotate.labels import LABEL_MODES, label_poses
-from posebank.annotate.lifter import stored_lifter, visibility_patterns
+from posebank.annotate.lifter import LifterConfig, stored_lifter, visibility_patterns
 from posebank.annotate.matching import gather_matches, search_bank
 from posebank.search import SearchConfig
 from posebank.skeleton import get_skeleton
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 if "lifted-fit" in modes and bank_name == "merged":
                     # As annotate does: trained once per bank on the annotation's visibility patterns.
                     t = time.perf_counter()
-                    lifter, _ = stored_lifter(bank, visibility_patterns(masks, 3))
+                    lifter, _ = stored_lifter(bank, visibility_patterns(masks, 3), lifter_config(args.lifter_option))
                     timing["lifter_train_s"] += time.perf_counter() - t
                 for name in (f"cmu-{held[0]}", f"hdm05-{held[1]}"):
                     for kind, q in queries[name].items():
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                             scores.setdefault(bank_name, {}).setdefault(kind, {}).setdefault(mode, []).append(s)
     results: dict[str, object] = {
         "machine": machine_description(), "views": args.views, "fps": args.fps, "k": args.k, "seed": args.seed,
-        "query_views": args.query_views, "max_poses": args.max_poses, "mpii_masks": int(len(masks)),
+        "query_views": args.query_views, "max_poses": args.max_poses, "lifter_options": args.lifter_option, "mpii_masks": int(len(masks)),
         "fraction_hidden": float(1 - masks.mean()), "bank_rows_per_fold": rows,
         "queries_per_subject": {n: int(len(q["perspective"]["mask"])) for n, q in queries.items()},
     }  # fmt: skip
@@ -288,6 +289,19 @@ def markdown(results: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def lifter_config(options: list[str]) -> LifterConfig:
+    """LifterConfig with FIELD=VALUE overrides (each value parsed as the field's default type)."""
+    fields: dict[str, Any] = {}
+    defaults = LifterConfig()
+    for option in options:
+        name, _, value = option.partition("=")
+        if not hasattr(defaults, name):
+            raise SystemExit(f"--lifter-option: LifterConfig has no field {name!r}")
+        kind = type(getattr(defaults, name))
+        fields[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return LifterConfig(**fields)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -300,6 +314,8 @@ def main() -> None:
     ap.add_argument("--cmu-only", action="store_true", help="also CMU-only banks (the merged-bank effect)")
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lifter-option", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a LifterConfig field for lifted-fit (repeatable), e.g. steps=1600")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     results = run(args)
