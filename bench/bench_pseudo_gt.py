@@ -34,9 +34,9 @@ import json
 import shutil
 import tempfile
 import time
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -252,7 +252,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                             scores.setdefault(bank_name, {}).setdefault(kind, {}).setdefault(mode, []).append(s)
     results: dict[str, object] = {
         "machine": machine_description(), "views": args.views, "fps": args.fps, "k": args.k, "seed": args.seed,
-        "query_views": args.query_views, "max_poses": args.max_poses, "lifter_options": args.lifter_option, "mpii_masks": int(len(masks)),
+        "query_views": args.query_views, "max_poses": args.max_poses, "lifter_options": args.lifter_option,
+        "mpii_masks": int(len(masks)),
         "fraction_hidden": float(1 - masks.mean()), "bank_rows_per_fold": rows,
         "queries_per_subject": {n: int(len(q["perspective"]["mask"])) for n, q in queries.items()},
     }  # fmt: skip

@@ -349,9 +349,10 @@ def _annotate(
         "version": package_version(),
         "git_rev": git_revision(),
     }
+    # Trained on the whole file's visibility patterns, not this part's: every --part gets the same network.
+    patterns = visibility_patterns(canon.visible, config.min_joints)
     if config.label_mode == "lifted-fit":  # the network's identity (stored_lifter trains or loads it by this key)
-        key = lifter_key(job.spec.inputs[f"bank {MANIFEST}"], visibility_patterns(canon.visible, config.min_joints),
-                         config.lifter)  # fmt: skip
+        key = lifter_key(job.spec.inputs[f"bank {MANIFEST}"], patterns, config.lifter)
         metadata_base["lifter"] = {"key": key, "folder": f"<bank>/.index/lifter-{key}"}
     if config.images_root:
         # The folder the `image` paths are relative to: train/evaluate find each --data's images by it,
@@ -380,8 +381,7 @@ def _annotate(
     bank_rows = open_bank_rows(bank, job.spec.inputs[f"bank {MANIFEST}"]) if len(rows) else None
     lifter = None
     if len(rows) and config.label_mode == "lifted-fit":
-        # Trained on the whole file's visibility patterns, not this part's: every --part gets the same network.
-        lifter, _ = stored_lifter(bank, visibility_patterns(canon.visible, config.min_joints), config.lifter,
+        lifter, _ = stored_lifter(bank, patterns, config.lifter,
                                   content_sha256=job.spec.inputs[f"bank {MANIFEST}"], bank_rows=bank_rows,
                                   progress=progress)  # fmt: skip
     offset = 0

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from ..geometry import masked_centre_scale
 from ..skeleton import Skeleton, body_centre
 from .complete import depth_transfer_3d, topk_weighted_3d
+from .lifter import Lifted
 from .matching import MatchedPoses
 
 LABEL_MODES = ("fused-fit", "lifted-fit", "top1", "topk-mean", "depth-transfer")
@@ -79,7 +80,7 @@ def label_poses(
     matched: MatchedPoses,
     skeleton: Skeleton,
     config: LabelConfig | None = None,
-    lifted: npt.NDArray[np.floating] | None = None,
+    lifted: Lifted | None = None,
 ) -> PseudoLabels:
     """The pseudo-3D poses of one label mode, the 2D completion source and the error estimate.
 
@@ -90,8 +91,7 @@ def label_poses(
         distances: (Q, k) eq. 9 distances of the matches, best first (inf: no match).
         matched: the matches' poses, (Q, k, J, 2|3), best first (NaN where no match).
         skeleton: the bank's.
-        lifted: (Q, J, 3) the lifter's poses of the queries (lifter.Lifter.lift, eq. 9 frame); needed
-            by `lifted-fit` only.
+        lifted: the lifter's poses of the queries (lifter.Lifter.lift); needed by `lifted-fit` only.
     """
     if mode not in LABEL_MODES:
         raise ValueError(f"unknown label mode {mode!r}; choose from {', '.join(LABEL_MODES)}")
@@ -101,10 +101,13 @@ def label_poses(
     best_2d = matched.pose_2d[:, 0].astype(np.float64)
     best_3d = matched.pose_3d[:, 0].astype(np.float64)
     fused = fuse_matches(query_2d, mask, distances, matched, skeleton, config.temperature)
-    prior = fused.pose
+    prior, target_2d = fused.pose, fused.query
     if mode == "lifted-fit":
-        prior = config.lifter_weight * np.asarray(lifted, np.float64) + (1.0 - config.lifter_weight) * fused.pose
-    fitted = fit_to_annotation(prior, fused.query, mask, fused.bone_lengths, skeleton, sigma_2d=config.sigma_2d,
+        prior = config.lifter_weight * lifted.pose_3d + (1.0 - config.lifter_weight) * fused.pose
+        # The fit's x, y meet the annotation orthographically; under perspective a joint nearer the camera than
+        # the body is seen further out than its x, y. The network's 3D x, y minus its 2D is that offset.
+        target_2d = fused.query + (lifted.pose_3d[..., :2] - lifted.pose_2d)
+    fitted = fit_to_annotation(prior, target_2d, mask, fused.bone_lengths, skeleton, sigma_2d=config.sigma_2d,
                                sigma_bone=config.sigma_bone, sigma_prior=config.sigma_prior,
                                iterations=config.iterations)  # fmt: skip
     size_m = fused.size_m
@@ -120,8 +123,13 @@ def label_poses(
         pose_3d = depth_transfer_3d(query_2d, mask, best_2d, best_3d, skeleton)
     else:
         pose_3d = fitted * size_m[:, None, None]
-        pose_3d = pose_3d - body_centre(pose_3d, skeleton)[:, None]
+        centre = body_centre(pose_3d, skeleton)[:, None]
+        pose_3d = pose_3d - centre
         completion = pose_3d[..., :2]
+        if mode == "lifted-fit":
+            # Hidden joints where the network sees them in the image: its 2D output knows perspective (a hand
+            # nearer the camera than the body lies further out), which the fitted x, y do not.
+            completion = lifted.pose_2d * size_m[:, None, None] - centre[..., :2]
     return PseudoLabels(pose_3d, completion, estimate)
 
 

@@ -2,13 +2,15 @@
 
 A nearest-neighbour label can only return whole bank poses; a network trained on the same bank
 combines the limbs of different poses (Martinez et al. 2017, "A simple yet effective baseline for 3D
-human pose estimation"). Here it is an MLP, 3J -> width -> ... -> 3J, that maps a masked 2D pose in
-the frame of paper eq. 9 to its 3D pose in the same frame:
+human pose estimation"). Here it is an MLP, 3J -> width -> ... -> 5J, that maps a masked 2D pose in
+the frame of paper eq. 9 to its 3D pose in the same frame, and to where the camera sees every joint:
 
     input   (3J,) the annotated joints centred on their mean and divided by their Frobenius norm
             (x, y; zero where hidden), then the mask (1 annotated, 0 hidden);
-    output  (3J,) x, y in the same units and frame as the input, depth (z forward) centred on the
-            annotated joints, same units.
+    output  (5J,) per joint x, y in the same units and frame as the input, depth (z forward) centred on
+            the annotated joints, same units; then the joint's noise-free 2D position, same frame. The
+            two differ by perspective: a hand nearer the camera than the body is seen further out than
+            its x, y, and the hidden joints' 2D completion needs where it is seen.
 
 It learns from bank rows alone: each batch draws bank poses (camera frame, m), optionally their
 mirror images, projects them with a pinhole camera at a random distance (real images are
@@ -39,7 +41,7 @@ from ..skeleton import Skeleton
 
 LOG = logging.getLogger(__name__)
 
-_FORMAT = 1  # bump when the network, its input or its training changes meaning
+_FORMAT = 2  # bump when the network, its input or its training changes meaning (2: the 2D output)
 
 
 @dataclass(frozen=True)
@@ -75,24 +77,41 @@ class Lifter:
     flip_permutation: tuple[int, ...]  # the skeleton's, for the mirrored second pass
     key: str = ""  # lifter_key of a stored lifter (its provenance in the annotation shards)
 
-    def lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-        """3D poses (Q, J, 3) in the eq. 9 frame of the masked 2D poses (Q, J, 2) (any units; NaN
-        outside the mask is fine): the mean of the network's output and that of the mirrored input,
-        mirrored back (test-time flip, as in pose estimation practice)."""
+    def lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> Lifted:
+        """The network's poses for masked 2D poses (Q, J, 2) (any units; NaN outside the mask is fine), in
+        their eq. 9 frame: the mean of the network's output and that of the mirrored input, mirrored back
+        (test-time flip, as in pose estimation practice)."""
         mask = np.asarray(mask, bool)
         direct = self._forward(network_input(pose_2d, mask))
         flip = list(self.flip_permutation)
         mirrored_2d = np.asarray(pose_2d, np.float64)[:, flip] * np.array([-1.0, 1.0])
-        mirrored = self._forward(network_input(mirrored_2d, mask[:, flip]))[:, flip] * np.array([-1.0, 1.0, 1.0])
-        return 0.5 * (direct + mirrored)
+        mirror_xyzuv = np.array([-1.0, 1.0, 1.0, -1.0, 1.0])
+        mirrored = self._forward(network_input(mirrored_2d, mask[:, flip]))[:, flip] * mirror_xyzuv
+        mean = 0.5 * (direct + mirrored)
+        return Lifted(pose_3d=mean[..., :3], pose_2d=mean[..., 3:])
 
     def _forward(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """(Q, 3J) network inputs -> (Q, J, 5): per joint the 3D pose, then the 2D pose (`network_target`)."""
         h = x
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = h @ w + b
             if i < len(self.weights) - 1:
                 np.maximum(h, 0.0, out=h)
-        return h.astype(np.float64).reshape(len(x), -1, 3)
+        return h.astype(np.float64).reshape(len(x), -1, 5)
+
+
+@dataclass(frozen=True)
+class Lifted:
+    """A lifter's output for Q people, in the eq. 9 frame of their masked 2D poses (`network_target`).
+
+    Attributes:
+        pose_3d: (Q, J, 3) the 3D pose.
+        pose_2d: (Q, J, 2) the noise-free 2D pose as the camera sees it, hidden joints included (where
+            perspective puts them, which no orthographic projection of pose_3d does).
+    """
+
+    pose_3d: npt.NDArray[np.float64]
+    pose_2d: npt.NDArray[np.float64]
 
 
 def network_input(pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
@@ -104,13 +123,18 @@ def network_input(pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
 
 
 def network_target(
-    pose_3d: npt.NDArray[np.floating], pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
+    pose_3d: npt.NDArray[np.floating], pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_],
+    clean_2d: npt.NDArray[np.floating] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """(Q, 3J) float32: 3D poses (Q, J, 3) in the eq. 9 frame of their (perspective, noisy) 2D poses (Q, J, 2),
-    both in metres: x, y minus the masked 2D centre, depth minus the masked joints' mean depth, all over the 2D scale."""
+    """(Q, 5J) float32, per joint (x, y, z, u, v): 3D poses (Q, J, 3) in the eq. 9 frame of their (perspective,
+    noisy) 2D poses (Q, J, 2), both in metres (x, y minus the masked 2D centre, depth minus the masked joints'
+    mean depth, all over the 2D scale), then the noise-free 2D poses `clean_2d` (Q, J, 2) (default `pose_2d`)
+    in the same frame."""
     centre, scale = masked_centre_scale(pose_2d, mask)
     depth = np.where(mask, pose_3d[..., 2], 0.0).sum(1) / np.maximum(mask.sum(1), 1)
-    centred = np.concatenate([pose_3d[..., :2] - centre[:, None], (pose_3d[..., 2] - depth[:, None])[..., None]], -1)
+    clean = pose_2d if clean_2d is None else clean_2d
+    centred = np.concatenate([pose_3d[..., :2] - centre[:, None], (pose_3d[..., 2] - depth[:, None])[..., None],
+                              clean - centre[:, None]], -1)  # fmt: skip
     return (centred / np.maximum(scale, 1e-12)[:, None, None]).reshape(len(pose_3d), -1).astype(np.float32)
 
 
@@ -128,10 +152,10 @@ def training_views(
         flip = rng.random(len(p)) < 0.5
         p = np.where(flip[:, None, None], p[:, list(skeleton.flip_permutation)] * np.array([-1.0, 1.0, 1.0]), p)
     distance = rng.uniform(*config.distance_m, size=(len(p), 1))
-    pose_2d = p[..., :2] * (distance / (distance + p[..., 2]))[..., None]
-    height = np.ptp(pose_2d[..., 1], axis=1)
-    pose_2d = pose_2d + rng.normal(size=pose_2d.shape) * (config.noise_height * height)[:, None, None]
-    return network_input(pose_2d, mask), network_target(p, pose_2d, mask)
+    clean_2d = p[..., :2] * (distance / (distance + p[..., 2]))[..., None]
+    height = np.ptp(clean_2d[..., 1], axis=1)
+    pose_2d = clean_2d + rng.normal(size=clean_2d.shape) * (config.noise_height * height)[:, None, None]
+    return network_input(pose_2d, mask), network_target(p, pose_2d, mask, clean_2d)
 
 
 def train_lifter(
@@ -156,7 +180,7 @@ def train_lifter(
         for _ in range(config.hidden_layers):
             layers += [torch.nn.Linear(width_in, config.width), torch.nn.ReLU(), torch.nn.Dropout(config.dropout)]
             width_in = config.width
-        net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, 3 * j))
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, 5 * j))
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
                                                        pct_start=max(0.05, 2 / config.steps))  # fmt: skip

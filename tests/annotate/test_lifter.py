@@ -22,7 +22,7 @@ from posebank.bank import MANIFEST, open_bank
 from posebank.bank.build import build_bank
 from posebank.bank.canonical import canonical_poses
 from posebank.config import BankConfig, ViewConfig
-from posebank.geometry import view_rotation
+from posebank.geometry import masked_centre_scale, view_rotation
 from posebank.mocap.sources import discover
 from posebank.provenance import sha256_file
 from posebank.skeleton import get_skeleton
@@ -53,9 +53,14 @@ def test_input_and_target_share_the_eq9_frame() -> None:
     np.testing.assert_array_equal(xy[~mask], 0.0)
     np.testing.assert_allclose(xy.sum(1), 0.0, atol=1e-5)  # centred on the annotated joints
     np.testing.assert_allclose(np.linalg.norm(xy, axis=(1, 2)), 1.0, rtol=1e-5)  # unit Frobenius norm
-    t = network_target(pose_3d, pose_3d[..., :2], mask).reshape(5, J, 3)
+    t = network_target(pose_3d, pose_3d[..., :2], mask).reshape(5, J, 5)
     np.testing.assert_allclose(t[..., :2][mask], xy[mask], atol=1e-5)  # orthographic: x, y = the input's
     np.testing.assert_allclose(np.where(mask, t[..., 2], 0).sum(1), 0.0, atol=1e-5)  # depth centred on the mask
+    np.testing.assert_allclose(t[..., 3:], t[..., :2], atol=1e-6)  # the 2D target: the 2D pose, hidden joints too
+    # The 2D target is the clean 2D pose, in the frame of the (noisy) input's annotated joints.
+    t = network_target(pose_3d, pose_3d[..., :2], mask, clean_2d=pose_3d[..., :2] + 0.5).reshape(5, J, 5)
+    _, scale = masked_centre_scale(pose_3d[..., :2], mask)
+    np.testing.assert_allclose(t[..., 3:] - t[..., :2], np.broadcast_to(0.5 / scale[:, None, None], (5, J, 2)), rtol=1e-5)
 
 
 def test_training_views_are_pinhole_projections(shared_data: Path) -> None:
@@ -115,8 +120,12 @@ def test_stored_lifter_learns_is_stored_and_reused(bank, shared_data: Path) -> N
     cam = true + np.array([0.0, 0.0, 4.0])
     px = 1000.0 * cam[..., :2] / cam[..., 2:]
     lifted = lifter.lift(np.where(mask[..., None], px, np.nan), mask)
-    target = network_target(true, px / 1000.0 * 4.0, mask).reshape(-1, J, 3)  # same frame, m at the body's distance
-    mean_pose = target.mean(0)
-    err = np.linalg.norm(lifted - target, axis=-1).mean()
-    baseline = np.linalg.norm(mean_pose - target, axis=-1).mean()
-    assert np.isfinite(lifted).all() and err < 0.75 * baseline, (err, baseline)
+    target = network_target(true, px / 1000.0 * 4.0, mask).reshape(-1, J, 5)  # same frame, m at the body's distance
+    for got, want in ((lifted.pose_3d, target[..., :3]), (lifted.pose_2d, target[..., 3:])):
+        err = np.linalg.norm(got - want, axis=-1).mean()
+        baseline = np.linalg.norm(want.mean(0) - want, axis=-1).mean()  # the subject's mean pose
+        assert np.isfinite(got).all() and err < 0.75 * baseline, (err, baseline)
+    # The 2D output of a hidden joint is where the camera sees it, better than the mean pose says.
+    hidden = ~mask
+    err_2d = np.linalg.norm(lifted.pose_2d - target[..., 3:], axis=-1)[hidden].mean()
+    assert err_2d < 0.75 * np.linalg.norm(target[..., 3:].mean(0) - target[..., 3:], axis=-1)[hidden].mean()
