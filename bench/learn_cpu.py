@@ -1,11 +1,11 @@
 """LCR-Net++ learns on 2 CPU cores: memorisation and held-out learning curves, against the anchor-only baseline.
 
-    .venv/bin/python bench/learn_cpu.py [--work DIR] [--json result.json]    # about 30 minutes on 2 cores
+    .venv/bin/python bench/learn_cpu.py [--work DIR] [--json result.json]    # about 23 minutes on 2 cores
     .venv/bin/python bench/learn_cpu.py --smoke                             # the same steps, tiny (2 minutes)
 
 One command, no downloads. Steps (each timed):
 1. data, with the commands a user types: `posebank build-bank` on the bundled CMU sample (5 takes),
-   `posebank anchors` (K=20), and `posebank synth` twice: a training set (--train-images, with a
+   `posebank anchors` (K=10), and `posebank synth` twice: a training set (--train-images, with a
    held-out "val" split of >= 100 images by synth's own hash split) and 32 images for memorisation.
    People are 1-2 per image, drawn at 170-300 px/m at 512 px height, i.e. at least 64 px tall at 128 px.
 2. memorisation: the "cpu" model preset (ResNet-18 FPN 128 channels wide, from random weights, GroupNorm; `posebank train
@@ -48,7 +48,9 @@ PPI_METHODS = ("ppi", "ppi_paper", "ppi_release")
 # (momentum 0.9) reached 0.498, same schedule and seed (2026-12-03).
 # Images load in the training process (workers=0): a loader process beside 2 torch threads on 2 cores makes
 # the OpenMP threads wait on each other, and decoding a 128 px JPEG costs ~3 ms.
-FULL = dict(train_images=1300, size=128, k=20, batch=4, mem_iterations=400, learn_iterations=3000, eval_every=750,
+# K=10 anchor-poses: on 1,170 images each class sees twice the examples of K=20; held-out PPI PCK 0.432 against
+# 0.374 at 3000 iterations (BENCHMARKS.md, 2026-12-04).
+FULL = dict(train_images=1300, size=128, k=10, batch=4, mem_iterations=400, learn_iterations=3000, eval_every=750,
             mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
 SMOKE = dict(train_images=40, size=96, k=6, batch=2, mem_iterations=4, learn_iterations=4, eval_every=2,
              mem_eval_every=4, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
