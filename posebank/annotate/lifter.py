@@ -12,8 +12,8 @@ the frame of paper eq. 9 to its 3D pose in the same frame, and to where the came
             two differ by perspective: a hand nearer the camera than the body is seen further out than
             its x, y, and the hidden joints' 2D completion needs where it is seen.
 
-It learns from bank rows alone: each batch draws bank poses (camera frame, m), optionally their
-mirror images, projects them with a pinhole camera at a random distance (real images are
+It learns from bank rows alone: each batch draws bank poses (camera frame, m), with limbs exchanged
+between them (mix_limbs) and optionally their mirror images, projects them with a pinhole camera at a random distance (real images are
 perspective, the bank orthographic), adds 2D noise proportional to the person's height and hides
 the joints of masks drawn from the dataset's own visibility patterns. Training uses torch, once per
 bank, mask set and LifterConfig; the weights are stored beside the bank, keyed by all three
@@ -51,13 +51,18 @@ class LifterConfig:
     width: int = 1024  # hidden units per layer
     hidden_layers: int = 2
     dropout: float = 0.2
-    steps: int = 4800  # batches (about 3 minutes on 2 CPU cores; 1600 gave 2-3 mm more error, BENCHMARKS.md)
+    # Batches: about 6.5 minutes on 2 CPU cores. With limb mixing 9600 gave 1.2 mm less error than 4800 (1600 gave
+    # 2-3 mm more), BENCHMARKS.md.
+    steps: int = 9600
     batch_size: int = 512
     lr: float = 1e-3  # AdamW, one-cycle schedule
     weight_decay: float = 1e-4
     noise_height: float = 0.01  # 2D noise sigma, fraction of the pose's image height
     distance_m: tuple[float, float] = (2.5, 7.0)  # camera to body distance of the training views (m)
     mirror: bool = True  # half of the training poses mirrored (left/right exchanged)
+    # Chance that each limb of a training pose is another pose's, in its torso frame (mix_limbs): 0.5 took
+    # 3 mm off the MPJPE of held-out subjects (87 -> 84 mm, BENCHMARKS.md).
+    limb_mix: float = 0.5
     pool_rows: int = 1_000_000  # bank rows held in memory to draw batches from (all rows if fewer)
     seed: int = 0
     threads: int = 2  # torch CPU threads while training
@@ -148,6 +153,8 @@ def training_views(
     by a pinhole at a distance drawn from config.distance_m (the focal length drops out of eq. 9);
     noise of config.noise_height x the projected height; joints outside `mask` (B, J) hidden."""
     p = np.asarray(pose_3d_m, np.float64)
+    if config.limb_mix > 0:
+        p = mix_limbs(p, rng, config.limb_mix, skeleton)
     if config.mirror:
         flip = rng.random(len(p)) < 0.5
         p = np.where(flip[:, None, None], p[:, list(skeleton.flip_permutation)] * np.array([-1.0, 1.0, 1.0]), p)
@@ -156,6 +163,50 @@ def training_views(
     height = np.ptp(clean_2d[..., 1], axis=1)
     pose_2d = clean_2d + rng.normal(size=clean_2d.shape) * (config.noise_height * height)[:, None, None]
     return network_input(pose_2d, mask), network_target(p, pose_2d, mask, clean_2d)
+
+
+# Each limb as (root, joints hanging from it): what mix_limbs exchanges between poses.
+_LIMBS = (
+    ("right_shoulder", ("right_elbow", "right_wrist")), ("left_shoulder", ("left_elbow", "left_wrist")),
+    ("right_hip", ("right_knee", "right_ankle")), ("left_hip", ("left_knee", "left_ankle")),
+)  # fmt: skip
+
+
+def torso_frames(pose_3d: npt.NDArray[np.float64], skeleton: Skeleton) -> npt.NDArray[np.float64]:
+    """(B, 3, 3) orthonormal torso frames of poses (B, J, 3), as columns: to the body's left (the hip and
+    shoulder lines), up the spine (orthogonalised), and their cross product."""
+    j = skeleton.index
+    left = (pose_3d[:, j("left_hip")] - pose_3d[:, j("right_hip")]
+            + pose_3d[:, j("left_shoulder")] - pose_3d[:, j("right_shoulder")])  # fmt: skip
+    up = (pose_3d[:, j("left_shoulder")] + pose_3d[:, j("right_shoulder")]
+          - pose_3d[:, j("left_hip")] - pose_3d[:, j("right_hip")])  # fmt: skip
+    e1 = left / np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-12)
+    up = up - (up * e1).sum(1, keepdims=True) * e1
+    e2 = up / np.maximum(np.linalg.norm(up, axis=1, keepdims=True), 1e-12)
+    return np.stack([e1, e2, np.cross(e1, e2)], axis=-1)
+
+
+def mix_limbs(
+    pose_3d: npt.NDArray[np.float64], rng: np.random.Generator, chance: float, skeleton: Skeleton
+) -> npt.NDArray[np.float64]:
+    """Poses (B, J, 3) with each limb, with probability `chance`, taken from another pose of the batch.
+
+    The donor's limb, relative to its root joint and expressed in the donor's torso frame, is attached at
+    the pose's own root in the pose's torso frame: an arm raised to the side stays raised to the side.
+    A bank of a few subjects holds few combinations of limb positions; a lifter that sees these learns
+    each limb's depth from its own 2D, not from the poses it memorised (the torso is unchanged, and with it
+    the body centre)."""
+    frames = torso_frames(pose_3d, skeleton)
+    mixed = pose_3d.copy()
+    for root_name, joint_names in _LIMBS:
+        root, joints = skeleton.index(root_name), [skeleton.index(n) for n in joint_names]
+        take = rng.random(len(pose_3d)) < chance
+        donor = rng.integers(0, len(pose_3d), len(pose_3d))
+        limb = pose_3d[donor][:, joints] - pose_3d[donor][:, root, None]
+        local = np.einsum("bkc,bcd->bkd", limb, frames[donor])
+        placed = pose_3d[:, root, None] + np.einsum("bkd,bcd->bkc", local, frames)
+        mixed[:, joints] = np.where(take[:, None, None], placed, mixed[:, joints])
+    return mixed
 
 
 def train_lifter(

@@ -12,6 +12,7 @@ import pytest
 from posebank.annotate.lifter import (
     LifterConfig,
     lifter_key,
+    mix_limbs,
     network_input,
     network_target,
     stored_lifter,
@@ -66,13 +67,33 @@ def test_input_and_target_share_the_eq9_frame() -> None:
 def test_training_views_are_pinhole_projections(shared_data: Path) -> None:
     pose = _poses(shared_data, "09", 40)[:8]
     mask = np.ones((8, J), bool)
-    far = LifterConfig(noise_height=0.0, mirror=False, distance_m=(1e6, 1e6 + 1))
+    far = LifterConfig(noise_height=0.0, mirror=False, limb_mix=0.0, distance_m=(1e6, 1e6 + 1))
     x, _ = training_views(pose, mask, np.random.default_rng(0), far, SK)
     np.testing.assert_allclose(x, network_input(pose[..., :2], mask), atol=1e-5)  # far away: orthographic
-    near = LifterConfig(noise_height=0.0, mirror=False, distance_m=(3.0, 3.0))
+    near = LifterConfig(noise_height=0.0, mirror=False, limb_mix=0.0, distance_m=(3.0, 3.0))
     x, _ = training_views(pose, mask, np.random.default_rng(0), near, SK)
     cam = pose + np.array([0.0, 0.0, 3.0])
     np.testing.assert_allclose(x, network_input(cam[..., :2] / cam[..., 2:], mask), atol=1e-5)
+
+
+def test_mixed_limbs_keep_the_donors_pose_in_the_torso_frame(shared_data: Path) -> None:
+    # One real pose seen from 16 directions: every donor's limb, in its own torso frame, is the pose's own,
+    # so mixing every limb gives back the same poses; bone lengths are the donors'.
+    world = _poses(shared_data, "09", 40)[:1].repeat(16, 0)
+    n = len(world)
+    rng = np.random.default_rng(3)
+    rot = view_rotation(rng.uniform(0, 2 * np.pi, n), np.deg2rad(rng.uniform(-30, 60, n)), rng.uniform(-0.5, 0.5, n))
+    poses = np.einsum("nij,nkj->nki", rot, world)
+    np.testing.assert_allclose(mix_limbs(poses, rng, 1.0, SK), poses, atol=1e-9)
+    np.testing.assert_array_equal(mix_limbs(poses, rng, 0.0, SK), poses)
+    # Different poses: the torso stays, each limb's bones are some pose's, and limbs do change.
+    poses = _poses(shared_data, "09", 7)[:64]
+    mixed = mix_limbs(poses, np.random.default_rng(0), 1.0, SK)
+    np.testing.assert_array_equal(mixed[:, list(SK.torso)], poses[:, list(SK.torso)])
+    for c, q in SK.bones:
+        length = np.linalg.norm(mixed[:, c] - mixed[:, q], axis=-1)
+        assert np.abs(length[:, None] - np.linalg.norm(poses[:, c] - poses[:, q], axis=-1)[None]).min(1).max() < 1e-9
+    assert np.abs(mixed - poses).max() > 0.1
 
 
 def test_visibility_patterns_do_not_depend_on_order() -> None:
