@@ -13,9 +13,9 @@ the frame of paper eq. 9 to its 3D pose in the same frame, and to where the came
             its x, y, and the hidden joints' 2D completion needs where it is seen.
 
 It learns from bank rows alone: each batch draws bank poses (camera frame, m), with limbs exchanged
-between them (mix_limbs) and optionally their mirror images, projects them with a pinhole camera at a random distance (real images are
-perspective, the bank orthographic), adds 2D noise proportional to the person's height and hides
-the joints of masks drawn from the dataset's own visibility patterns. Training uses torch, once per
+between them (mix_limbs) and optionally their mirror images, projects them with a pinhole camera at a
+random distance (real images are perspective, the bank orthographic), adds 2D noise proportional to the
+person's height and hides the joints of masks drawn from the dataset's own visibility patterns. Training uses torch, once per
 bank, mask set and LifterConfig; the weights are stored beside the bank, keyed by all three
 (<bank>/.index/lifter-<key>, posebank.stored_arrays), and inference is numpy matmuls, so a run that
 reuses them does not import torch.
@@ -149,9 +149,10 @@ def training_views(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:  # fmt: skip
     """One batch: bank poses (B, J, 3) m, camera frame, body-centred, seen as images are -> (inputs, targets).
 
-    Mirrored (x negated, left and right exchanged) with probability 1/2 when config.mirror; projected
-    by a pinhole at a distance drawn from config.distance_m (the focal length drops out of eq. 9);
-    noise of config.noise_height x the projected height; joints outside `mask` (B, J) hidden."""
+    Limbs exchanged between the poses (mix_limbs, config.limb_mix); mirrored (x negated, left and right
+    exchanged) with probability 1/2 when config.mirror; projected by a pinhole at a distance drawn from
+    config.distance_m (the focal length drops out of eq. 9); noise of config.noise_height x the projected
+    height; joints outside `mask` (B, J) hidden. The targets hold the noise-free 2D too (network_target)."""
     p = np.asarray(pose_3d_m, np.float64)
     if config.limb_mix > 0:
         p = mix_limbs(p, rng, config.limb_mix, skeleton)
