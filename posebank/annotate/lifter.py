@@ -203,7 +203,7 @@ def mix_limbs(
         root, joints = skeleton.index(root_name), [skeleton.index(n) for n in joint_names]
         take = rng.random(len(pose_3d)) < chance
         donor = rng.integers(0, len(pose_3d), len(pose_3d))
-        limb = pose_3d[donor][:, joints] - pose_3d[donor][:, root, None]
+        limb = pose_3d[donor[:, None], joints] - pose_3d[donor, root][:, None]
         local = np.einsum("bkc,bcd->bkd", limb, frames[donor])
         placed = pose_3d[:, root, None] + np.einsum("bkd,bcd->bkc", local, frames)
         mixed[:, joints] = np.where(take[:, None, None], placed, mixed[:, joints])
