@@ -1,6 +1,6 @@
 """Benchmark of `posebank anchors`: K-means with K=200 on 1e6 oriented 3D poses.
 
-    .venv/bin/python bench/bench_anchors.py [--data ../shared/data] [--poses 1000000] [--k 200] [--niter 25]
+    .venv/bin/python bench/bench_anchors.py [--data DATA] [--poses 1000000] [--k 200] [--niter 25]
 
 The poses are real: every canonical pose of the shared MoCap sample (CMU, HDM05, Pose Prior),
 deduplicated, seen from enough random views to make --poses rows (as a bank holds them). Engines:

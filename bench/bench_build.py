@@ -1,6 +1,6 @@
 """Benchmark of the bank build: read + FK + canonical mapping + projection, on the real CMU sample.
 
-    .venv/bin/python bench/bench_build.py [--data ../shared/data] [--views 20] [--json out.json]
+    .venv/bin/python bench/bench_build.py [--data DATA] [--views 20] [--json out.json]
 
 Reports frames/s per stage against a straightforward baseline (per-frame, per-bone forward
 kinematics) in the same run, the end-to-end `build_bank` time with 1 and 2 workers, and the time

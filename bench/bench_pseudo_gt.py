@@ -1,7 +1,9 @@
 """Label-quality benchmark of pseudo ground truth (paper section 3.7) on realistic queries of MoCap
 subjects held out of every source of the bank.
 
-    nice -n 19 .venv/bin/python bench/bench_pseudo_gt.py [--data ../shared/data] [--views 12] [--json out.json]
+    nice -n 19 .venv/bin/python bench/bench_pseudo_gt.py [--data DATA] [--views 12] [--json out.json] [--work DIR]
+
+DATA is the sample-data folder (cmu/, hdm05/, poseprior/, mpii/valid_a.h5).
 
 Protocol (leave-one-subject-out where the sample allows):
 - Folds: the sample holds three CMU subjects (09, 131, 135) and three HDM05 actors (bd, bk, dg). Fold i
@@ -30,6 +32,7 @@ Protocol (leave-one-subject-out where the sample allows):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import tempfile
@@ -41,14 +44,14 @@ from typing import Any
 import numpy as np
 
 from machine import machine_description  # the sibling module bench/machine.py
-from posebank.bank import open_bank
+from posebank.bank import MANIFEST, open_bank
 from posebank.bank.build import build_bank
 from posebank.bank.canonical import canonical_poses
 from posebank.annotate.complete import complete_2d
 from posebank.config import BankConfig, ViewConfig
 from posebank.datasets2d import read_annotations, to_canonical_2d
 from posebank.metrics import rigid_align
-from posebank.annotate.labels import LABEL_MODES, label_poses
+from posebank.annotate.labels import LABEL_MODES, LabelConfig, label_poses
 from posebank.annotate.lifter import LifterConfig, stored_lifter, visibility_patterns
 from posebank.annotate.matching import gather_matches, search_bank
 from posebank.search import SearchConfig
@@ -158,6 +161,8 @@ def build(data: Path, out: Path, held_out: tuple[str, str], merged: bool, views:
                 shutil.copy(f, src / "hdm05")
         sources += [("hdm05", str(src / "hdm05")), ("poseprior", str(data / "poseprior"))]
     bank_dir = out / ("merged" if merged else "cmu")
+    if (bank_dir / MANIFEST).exists():  # kept by --work from an earlier run with the same views and fps
+        return bank_dir
     build_bank(BankConfig(sources=tuple(sources), out=str(bank_dir), fps=fps, view=ViewConfig(views=views), workers=2))
     return bank_dir
 
@@ -221,19 +226,21 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     scores: dict[str, dict[str, dict[str, list[dict[str, np.ndarray]]]]] = {}
     rows: dict[str, list[int]] = {b: [] for b in banks}
     search = SearchConfig(engine=args.engine)
+    label_config = config_with(LabelConfig, args.label_option, "--label-option")
     timing = {"build_s": 0.0, "search_s": 0.0, "lifter_train_s": 0.0, "labels_s": {m: 0.0 for m in modes}}
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory() as tmp:
         for i, held in enumerate(FOLDS):
             for bank_name in banks:
                 t = time.perf_counter()
-                bank = open_bank(build(args.data, Path(tmp) / f"fold{i}", held, bank_name == "merged", args.views, args.fps))
+                fold = Path(tmp) / f"fold{i}-views{args.views}-fps{args.fps:g}"
+                bank = open_bank(build(args.data, fold, held, bank_name == "merged", args.views, args.fps))
                 timing["build_s"] += time.perf_counter() - t
                 rows[bank_name].append(bank.num_rows)
                 lifter = None
                 if "lifted-fit" in modes and bank_name == "merged":
                     # As annotate does: trained once per bank on the annotation's visibility patterns.
                     t = time.perf_counter()
-                    lifter, _ = stored_lifter(bank, visibility_patterns(masks, 3), lifter_config(args.lifter_option))
+                    lifter, _ = stored_lifter(bank, visibility_patterns(masks, 3), config_with(LifterConfig, args.lifter_option, "--lifter-option"))
                     timing["lifter_train_s"] += time.perf_counter() - t
                 for name in (f"cmu-{held[0]}", f"hdm05-{held[1]}"):
                     for kind, q in queries[name].items():
@@ -244,7 +251,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         for mode in modes if bank_name == "merged" else ("top1",):
                             t = time.perf_counter()
                             lifted = lifter.lift(q["px"], q["mask"]) if mode == "lifted-fit" else None
-                            labels = label_poses(mode, q["px"], q["mask"], matches.distances, got, SK, lifted=lifted)
+                            labels = label_poses(mode, q["px"], q["mask"], matches.distances, got, SK, label_config,
+                                                 lifted=lifted)  # fmt: skip
                             pose_2d = complete_2d(q["px"], q["mask"], labels.completion_2d)
                             timing["labels_s"][mode] += time.perf_counter() - t
                             s = score(q, labels.pose_3d, pose_2d, matches.distances[:, 0])
@@ -253,6 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     results: dict[str, object] = {
         "machine": machine_description(), "views": args.views, "fps": args.fps, "k": args.k, "seed": args.seed,
         "query_views": args.query_views, "max_poses": args.max_poses, "lifter_options": args.lifter_option,
+        "label_options": args.label_option,
         "mpii_masks": int(len(masks)),
         "fraction_hidden": float(1 - masks.mean()), "bank_rows_per_fold": rows,
         "queries_per_subject": {n: int(len(q["perspective"]["mask"])) for n, q in queries.items()},
@@ -290,17 +299,17 @@ def markdown(results: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def lifter_config(options: list[str]) -> LifterConfig:
-    """LifterConfig with FIELD=VALUE overrides (each value parsed as the field's default type)."""
+def config_with(cls: type, options: list[str], flag: str) -> Any:
+    """cls() with FIELD=VALUE overrides (each value parsed as the field's default type)."""
     fields: dict[str, Any] = {}
-    defaults = LifterConfig()
+    defaults = cls()
     for option in options:
         name, _, value = option.partition("=")
         if not hasattr(defaults, name):
-            raise SystemExit(f"--lifter-option: LifterConfig has no field {name!r}")
+            raise SystemExit(f"{flag}: {cls.__name__} has no field {name!r}")
         kind = type(getattr(defaults, name))
         fields[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-    return LifterConfig(**fields)
+    return cls(**fields)
 
 
 def main() -> None:
@@ -317,7 +326,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lifter-option", action="append", default=[], metavar="FIELD=VALUE",
                     help="a LifterConfig field for lifted-fit (repeatable), e.g. steps=1600")
+    ap.add_argument("--label-option", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a LabelConfig field (repeatable), e.g. lifter_weight=0.5 (the labels only: with --work, seconds)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--work", type=Path, help="keep the folds' banks, and the lifters stored beside them, in this folder "
+                    "(default: a temporary one): a later run reuses them, so label-side changes take seconds")
     args = ap.parse_args()
     results = run(args)
     if args.json:

@@ -13,12 +13,12 @@ the frame of paper eq. 9 to its 3D pose in the same frame, and to where the came
             its x, y, and the hidden joints' 2D completion needs where it is seen.
 
 It learns from bank rows alone: each batch draws bank poses (camera frame, m), with limbs exchanged
-between them (mix_limbs) and optionally their mirror images, projects them with a pinhole camera at a
-random distance (real images are perspective, the bank orthographic), adds 2D noise proportional to the
-person's height and hides the joints of masks drawn from the dataset's own visibility patterns. Training uses torch, once per
-bank, mask set and LifterConfig; the weights are stored beside the bank, keyed by all three
-(<bank>/.index/lifter-<key>, posebank.stored_arrays), and inference is numpy matmuls, so a run that
-reuses them does not import torch.
+between them (mix_limbs), other body proportions (scale_proportions) and optionally their mirror images,
+projects them with a pinhole camera at a random distance (real images are perspective, the bank
+orthographic), adds 2D noise proportional to the person's height and hides the joints of masks drawn from
+the dataset's own visibility patterns. Training uses torch, once per bank, mask set and LifterConfig; the
+weights are stored beside the bank, keyed by all three (<bank>/.index/lifter-<key>, posebank.stored_arrays),
+and inference is numpy matmuls, so a run that reuses them does not import torch.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy.typing as npt
 from ..geometry import masked_centre_scale
 from ..progress import ProgressFactory, no_progress
 from ..provenance import sha256_bytes
-from ..skeleton import Skeleton
+from ..skeleton import J13_NAMES, Skeleton
 
 LOG = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class LifterConfig:
 
     width: int = 1024  # hidden units per layer
     hidden_layers: int = 2
-    dropout: float = 0.2
-    # Batches: about 6.5 minutes on 2 CPU cores. With limb mixing 9600 gave 1.2 mm less error than 4800 (1600 gave
+    dropout: float = 0.1  # 0.2 gave 0.6 mm more MPJPE on held-out subjects (BENCHMARKS.md)
+    # Batches: about 7.5 minutes on 2 CPU cores. With limb mixing 9600 gave 1.2 mm less error than 4800 (1600 gave
     # 2-3 mm more), BENCHMARKS.md.
     steps: int = 9600
     batch_size: int = 512
@@ -63,6 +63,9 @@ class LifterConfig:
     # Chance that each limb of a training pose is another pose's, in its torso frame (mix_limbs): 0.5 took
     # 3 mm off the MPJPE of held-out subjects (87 -> 84 mm, BENCHMARKS.md).
     limb_mix: float = 0.5
+    # Log-normal sigma of each body proportion of a training pose (scale_proportions): a bank of a few
+    # subjects has few body shapes, the people to label have others. 0 keeps the bank's proportions.
+    proportion_sigma: float = 0.06
     pool_rows: int = 1_000_000  # bank rows held in memory to draw batches from (all rows if fewer)
     seed: int = 0
     threads: int = 2  # torch CPU threads while training
@@ -149,13 +152,16 @@ def training_views(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:  # fmt: skip
     """One batch: bank poses (B, J, 3) m, camera frame, body-centred, seen as images are -> (inputs, targets).
 
-    Limbs exchanged between the poses (mix_limbs, config.limb_mix); mirrored (x negated, left and right
+    Limbs exchanged between the poses (mix_limbs, config.limb_mix); body proportions varied
+    (scale_proportions, config.proportion_sigma); mirrored (x negated, left and right
     exchanged) with probability 1/2 when config.mirror; projected by a pinhole at a distance drawn from
     config.distance_m (the focal length drops out of eq. 9); noise of config.noise_height x the projected
     height; joints outside `mask` (B, J) hidden. The targets hold the noise-free 2D too (network_target)."""
     p = np.asarray(pose_3d_m, np.float64)
     if config.limb_mix > 0:
         p = mix_limbs(p, rng, config.limb_mix, skeleton)
+    if config.proportion_sigma > 0:
+        p = scale_proportions(p, rng, config.proportion_sigma, skeleton)
     if config.mirror:
         flip = rng.random(len(p)) < 0.5
         p = np.where(flip[:, None, None], p[:, list(skeleton.flip_permutation)] * np.array([-1.0, 1.0, 1.0]), p)
@@ -208,6 +214,46 @@ def mix_limbs(
         placed = pose_3d[:, root, None] + np.einsum("bkd,bcd->bkc", local, frames)
         mixed[:, joints] = np.where(take[:, None, None], placed, mixed[:, joints])
     return mixed
+
+
+# The two arms and the two legs as (root, middle, end) chains, scaled by one factor per pair and segment.
+_LIMB_PAIRS = (
+    (("right_shoulder", "right_elbow", "right_wrist"), ("left_shoulder", "left_elbow", "left_wrist")),
+    (("right_hip", "right_knee", "right_ankle"), ("left_hip", "left_knee", "left_ankle")),
+)
+
+
+def scale_proportions(
+    pose_3d: npt.NDArray[np.float64], rng: np.random.Generator, sigma: float, skeleton: Skeleton
+) -> npt.NDArray[np.float64]:
+    """Poses (B, J, 3) m given another body's proportions: per pose, hip width, shoulder width, torso
+    length, head offset, upper arms, forearms, thighs and shins each scaled by exp(N(0, sigma)), the same
+    factor on both sides (people are near-symmetric). The mid-hip stays put, the joint angles too: each
+    segment keeps its direction, and what hangs from it moves with its end. j17's spine joints scale with
+    the torso length about the mid-hip."""
+    j = skeleton.index
+    b = len(pose_3d)
+
+    def factor() -> npt.NDArray[np.float64]:
+        return np.exp(rng.normal(0.0, sigma, (b, 1)))
+
+    p, out = pose_3d, pose_3d.copy()
+    rh, lh, rs, ls, head = (j(n) for n in ("right_hip", "left_hip", "right_shoulder", "left_shoulder", "head"))
+    mid_hip, mid_shoulder = 0.5 * (p[:, rh] + p[:, lh]), 0.5 * (p[:, rs] + p[:, ls])
+    half_hips, half_shoulders = 0.5 * (p[:, lh] - p[:, rh]) * factor(), 0.5 * (p[:, ls] - p[:, rs]) * factor()
+    torso = factor()
+    new_mid_shoulder = mid_hip + (mid_shoulder - mid_hip) * torso
+    out[:, rh], out[:, lh] = mid_hip - half_hips, mid_hip + half_hips
+    out[:, rs], out[:, ls] = new_mid_shoulder - half_shoulders, new_mid_shoulder + half_shoulders
+    out[:, head] = new_mid_shoulder + (p[:, head] - mid_shoulder) * factor()
+    for pair in _LIMB_PAIRS:
+        upper, lower = factor(), factor()
+        for root, mid, end in ([j(n) for n in chain] for chain in pair):
+            out[:, mid] = out[:, root] + (p[:, mid] - p[:, root]) * upper
+            out[:, end] = out[:, mid] + (p[:, end] - p[:, mid]) * lower
+    spine = [i for i, name in enumerate(skeleton.joint_names) if name not in J13_NAMES]  # j17's pelvis ... neck
+    out[:, spine] = mid_hip[:, None] + (p[:, spine] - mid_hip[:, None]) * torso[:, None]
+    return out
 
 
 def train_lifter(

@@ -15,6 +15,7 @@ from posebank.annotate.lifter import (
     mix_limbs,
     network_input,
     network_target,
+    scale_proportions,
     stored_lifter,
     training_views,
     visibility_patterns,
@@ -67,10 +68,11 @@ def test_input_and_target_share_the_eq9_frame() -> None:
 def test_training_views_are_pinhole_projections(shared_data: Path) -> None:
     pose = _poses(shared_data, "09", 40)[:8]
     mask = np.ones((8, J), bool)
-    far = LifterConfig(noise_height=0.0, mirror=False, limb_mix=0.0, distance_m=(1e6, 1e6 + 1))
+    exact = {"noise_height": 0.0, "mirror": False, "limb_mix": 0.0, "proportion_sigma": 0.0}
+    far = LifterConfig(**exact, distance_m=(1e6, 1e6 + 1))
     x, _ = training_views(pose, mask, np.random.default_rng(0), far, SK)
     np.testing.assert_allclose(x, network_input(pose[..., :2], mask), atol=1e-5)  # far away: orthographic
-    near = LifterConfig(noise_height=0.0, mirror=False, limb_mix=0.0, distance_m=(3.0, 3.0))
+    near = LifterConfig(**exact, distance_m=(3.0, 3.0))
     x, _ = training_views(pose, mask, np.random.default_rng(0), near, SK)
     cam = pose + np.array([0.0, 0.0, 3.0])
     np.testing.assert_allclose(x, network_input(cam[..., :2] / cam[..., 2:], mask), atol=1e-5)
@@ -94,6 +96,40 @@ def test_mixed_limbs_keep_the_donors_pose_in_the_torso_frame(shared_data: Path) 
         length = np.linalg.norm(mixed[:, c] - mixed[:, q], axis=-1)
         assert np.abs(length[:, None] - np.linalg.norm(poses[:, c] - poses[:, q], axis=-1)[None]).min(1).max() < 1e-9
     assert np.abs(mixed - poses).max() > 0.1
+
+
+def test_scaled_proportions_keep_joint_angles_and_body_symmetry(shared_data: Path) -> None:
+    poses = _poses(shared_data, "09", 7)[:64]
+    np.testing.assert_allclose(scale_proportions(poses, np.random.default_rng(0), 1e-12, SK), poses, atol=1e-9)
+    scaled = scale_proportions(poses, np.random.default_rng(0), 0.1, SK)
+    j = SK.index
+
+    def segment(p: np.ndarray, a: str, b: str) -> np.ndarray:
+        return p[:, j(b)] - p[:, j(a)]
+
+    hips = [0.5 * (p[:, j("left_hip")] + p[:, j("right_hip")]) for p in (poses, scaled)]
+    np.testing.assert_allclose(hips[1], hips[0], atol=1e-12)
+    limbs = [(f"{side}_{a}", f"{side}_{b}") for side in ("left", "right")
+             for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"))]  # fmt: skip
+    for a, b in [*limbs, ("right_hip", "left_hip"), ("right_shoulder", "left_shoulder")]:
+        before, after = segment(poses, a, b), segment(scaled, a, b)
+        unit = before / np.linalg.norm(before, axis=1, keepdims=True)
+        np.testing.assert_allclose(after / np.linalg.norm(after, axis=1, keepdims=True), unit, atol=1e-9)
+    # Left and right segments get the same factor; factors differ from pose to pose.
+    ratio = {(a, b): np.linalg.norm(segment(scaled, a, b), axis=1) / np.linalg.norm(segment(poses, a, b), axis=1)
+             for a, b in limbs}  # fmt: skip
+    for (a, b), left in list(ratio.items())[:4]:
+        np.testing.assert_allclose(left, ratio[a.replace("left", "right"), b.replace("left", "right")], rtol=1e-9)
+        assert 0.05 < np.log(left).std() < 0.15
+    # j17: the spine joints follow the torso length about the mid-hip.
+    sk17 = get_skeleton("j17")
+    p17 = np.random.default_rng(1).normal(size=(32, sk17.num_joints, 3))
+    s17 = scale_proportions(p17, np.random.default_rng(2), 0.1, sk17)
+    hips = 0.5 * (p17[:, sk17.index("left_hip")] + p17[:, sk17.index("right_hip")])
+    shoulders = [0.5 * (x[:, sk17.index("left_shoulder")] + x[:, sk17.index("right_shoulder")]) for x in (p17, s17)]
+    torso = np.linalg.norm(shoulders[1] - hips, axis=1) / np.linalg.norm(shoulders[0] - hips, axis=1)
+    neck = sk17.index("neck")
+    np.testing.assert_allclose(s17[:, neck] - hips, (p17[:, neck] - hips) * torso[:, None], atol=1e-9)
 
 
 def test_visibility_patterns_do_not_depend_on_order() -> None:
@@ -150,3 +186,4 @@ def test_stored_lifter_learns_is_stored_and_reused(bank, shared_data: Path) -> N
     hidden = ~mask
     err_2d = np.linalg.norm(lifted.pose_2d - target[..., 3:], axis=-1)[hidden].mean()
     assert err_2d < 0.75 * np.linalg.norm(target[..., 3:].mean(0) - target[..., 3:], axis=-1)[hidden].mean()
+
