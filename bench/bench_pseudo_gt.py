@@ -226,6 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     scores: dict[str, dict[str, dict[str, list[dict[str, np.ndarray]]]]] = {}
     rows: dict[str, list[int]] = {b: [] for b in banks}
     search = SearchConfig(engine=args.engine)
+    lifter_config = config_with(LifterConfig, args.lifter_option, "--lifter-option")
     label_config = config_with(LabelConfig, args.label_option, "--label-option")
     timing = {"build_s": 0.0, "search_s": 0.0, "lifter_train_s": 0.0, "labels_s": {m: 0.0 for m in modes}}
     with contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory() as tmp:
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 if "lifted-fit" in modes and bank_name == "merged":
                     # As annotate does: trained once per bank on the annotation's visibility patterns.
                     t = time.perf_counter()
-                    lifter, _ = stored_lifter(bank, visibility_patterns(masks, 3), config_with(LifterConfig, args.lifter_option, "--lifter-option"))
+                    lifter, _ = stored_lifter(bank, visibility_patterns(masks, 3), lifter_config)
                     timing["lifter_train_s"] += time.perf_counter() - t
                 for name in (f"cmu-{held[0]}", f"hdm05-{held[1]}"):
                     for kind, q in queries[name].items():
@@ -327,10 +328,10 @@ def main() -> None:
     ap.add_argument("--lifter-option", action="append", default=[], metavar="FIELD=VALUE",
                     help="a LifterConfig field for lifted-fit (repeatable), e.g. steps=1600")
     ap.add_argument("--label-option", action="append", default=[], metavar="FIELD=VALUE",
-                    help="a LabelConfig field (repeatable), e.g. lifter_weight=0.5 (the labels only: with --work, seconds)")
+                    help="a LabelConfig field (repeatable), e.g. lifter_weight=0.5; with --work, a run takes seconds")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--work", type=Path, help="keep the folds' banks, and the lifters stored beside them, in this folder "
-                    "(default: a temporary one): a later run reuses them, so label-side changes take seconds")
+    ap.add_argument("--work", type=Path, help="keep the folds' banks, and the lifters stored beside them, in this "
+                    "folder (default: a temporary one): a later run reuses them, so label-side changes take seconds")
     args = ap.parse_args()
     results = run(args)
     if args.json:
