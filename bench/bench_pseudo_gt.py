@@ -149,6 +149,9 @@ def make_queries(poses: np.ndarray, masks: np.ndarray, views: int, rng: np.rando
 
 def build(data: Path, out: Path, held_out: tuple[str, str], merged: bool, views: int, fps: float) -> Path:
     """A bank without the held-out CMU subject and HDM05 actor (+ HDM05 and Pose Prior when merged)."""
+    bank_dir = out / ("merged" if merged else "cmu")
+    if (bank_dir / MANIFEST).exists():  # kept by --work from an earlier run with the same views and fps
+        return bank_dir
     src = out / "src"
     for subject in CMU_SUBJECTS:
         if subject != held_out[0]:
@@ -160,9 +163,6 @@ def build(data: Path, out: Path, held_out: tuple[str, str], merged: bool, views:
             if f"_{held_out[1]}" not in f.name:
                 shutil.copy(f, src / "hdm05")
         sources += [("hdm05", str(src / "hdm05")), ("poseprior", str(data / "poseprior"))]
-    bank_dir = out / ("merged" if merged else "cmu")
-    if (bank_dir / MANIFEST).exists():  # kept by --work from an earlier run with the same views and fps
-        return bank_dir
     build_bank(BankConfig(sources=tuple(sources), out=str(bank_dir), fps=fps, view=ViewConfig(views=views), workers=2))
     return bank_dir
 

@@ -172,11 +172,12 @@ def training_views(
     return network_input(pose_2d, mask), network_target(p, pose_2d, mask, clean_2d)
 
 
-# Each limb as (root, joints hanging from it): what mix_limbs exchanges between poses.
-_LIMBS = (
-    ("right_shoulder", ("right_elbow", "right_wrist")), ("left_shoulder", ("left_elbow", "left_wrist")),
-    ("right_hip", ("right_knee", "right_ankle")), ("left_hip", ("left_knee", "left_ankle")),
-)  # fmt: skip
+# The arms and the legs as (root, middle, end) chains, in right/left pairs: mix_limbs exchanges each chain
+# between poses; scale_proportions scales both chains of a pair by the same factors.
+_LIMB_PAIRS = (
+    (("right_shoulder", "right_elbow", "right_wrist"), ("left_shoulder", "left_elbow", "left_wrist")),
+    (("right_hip", "right_knee", "right_ankle"), ("left_hip", "left_knee", "left_ankle")),
+)
 
 
 def torso_frames(pose_3d: npt.NDArray[np.float64], skeleton: Skeleton) -> npt.NDArray[np.float64]:
@@ -205,7 +206,7 @@ def mix_limbs(
     the body centre)."""
     frames = torso_frames(pose_3d, skeleton)
     mixed = pose_3d.copy()
-    for root_name, joint_names in _LIMBS:
+    for root_name, *joint_names in (chain for pair in _LIMB_PAIRS for chain in pair):
         root, joints = skeleton.index(root_name), [skeleton.index(n) for n in joint_names]
         take = rng.random(len(pose_3d)) < chance
         donor = rng.integers(0, len(pose_3d), len(pose_3d))
@@ -214,13 +215,6 @@ def mix_limbs(
         placed = pose_3d[:, root, None] + np.einsum("bkd,bcd->bkc", local, frames)
         mixed[:, joints] = np.where(take[:, None, None], placed, mixed[:, joints])
     return mixed
-
-
-# The two arms and the two legs as (root, middle, end) chains, scaled by one factor per pair and segment.
-_LIMB_PAIRS = (
-    (("right_shoulder", "right_elbow", "right_wrist"), ("left_shoulder", "left_elbow", "left_wrist")),
-    (("right_hip", "right_knee", "right_ankle"), ("left_hip", "left_knee", "left_ankle")),
-)
 
 
 def scale_proportions(

@@ -186,4 +186,3 @@ def test_stored_lifter_learns_is_stored_and_reused(bank, shared_data: Path) -> N
     hidden = ~mask
     err_2d = np.linalg.norm(lifted.pose_2d - target[..., 3:], axis=-1)[hidden].mean()
     assert err_2d < 0.75 * np.linalg.norm(target[..., 3:].mean(0) - target[..., 3:], axis=-1)[hidden].mean()
-
