@@ -50,6 +50,7 @@ from posebank.bank.canonical import canonical_poses
 from posebank.annotate.complete import complete_2d
 from posebank.config import BankConfig, ViewConfig
 from posebank.datasets2d import read_annotations, to_canonical_2d
+from posebank.geometry import ray_to_axis
 from posebank.metrics import rigid_align
 from posebank.annotate.labels import LABEL_MODES, LabelConfig, label_poses
 from posebank.annotate.lifter import LifterConfig, stored_lifter, visibility_patterns
@@ -83,18 +84,6 @@ def random_rotations(rng: np.random.Generator, n: int, view: ViewConfig) -> np.n
     el = np.deg2rad(rng.uniform(view.elevation_min_deg, view.elevation_max_deg, n))
     roll = np.deg2rad(rng.uniform(-view.roll_max_deg, view.roll_max_deg, n))
     return view_rotation(az, el, roll)
-
-
-def ray_to_axis(t: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) the smallest rotations taking the unit vectors t / |t| (N, 3) onto +z (Rodrigues)."""
-    a = t / np.linalg.norm(t, axis=1, keepdims=True)
-    z = np.array([0.0, 0.0, 1.0])
-    v = np.cross(a, z)  # axis * sin
-    c = a @ z  # cos
-    vx = np.zeros((len(a), 3, 3))
-    vx[:, 0, 1], vx[:, 0, 2], vx[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
-    vx -= np.swapaxes(vx, 1, 2)
-    return np.eye(3) + vx + np.einsum("nij,njk->nik", vx, vx) / (1.0 + c)[:, None, None]
 
 
 def subject_poses(data: Path, fps: float) -> dict[str, np.ndarray]:

@@ -90,6 +90,19 @@ def rotate(points: FloatArray, rotations: FloatArray) -> FloatArray:
     return np.einsum("...ij,...kj->...ki", rotations, points)
 
 
+def ray_to_axis(rays: FloatArray) -> FloatArray:
+    """(N, 3, 3) the smallest rotations taking the directions of rays (N, 3) onto the optical axis +z
+    (Rodrigues). Applied to a person seen off the optical axis along `rays`, it gives the pose as a camera
+    turned to look at them would see it: what an image of that person shows, without its intrinsics."""
+    a = rays / np.linalg.norm(rays, axis=1, keepdims=True)
+    v = np.cross(a, np.array([0.0, 0.0, 1.0]))  # rotation axis x sin(angle)
+    cos = a[:, 2]
+    skew = np.zeros((len(a), 3, 3))
+    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -v[:, 2], v[:, 1], -v[:, 0]
+    skew -= np.swapaxes(skew, 1, 2)
+    return np.eye(3) + skew + np.einsum("nij,njk->nik", skew, skew) / (1.0 + cos)[:, None, None]
+
+
 def world_to_camera(poses_world: FloatArray, rotations: FloatArray) -> FloatArray:
     """Body-centred world poses (N, J, 3) to camera frame (N, J, 3) by world-to-camera rotations (N, 3, 3)."""
     return rotate(poses_world, rotations)

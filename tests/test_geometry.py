@@ -14,6 +14,7 @@ from posebank.geometry import (
     euler_to_matrix,
     heading_angle,
     project_orthographic,
+    ray_to_axis,
     remove_heading,
     view_rotation,
     world_to_camera,
@@ -90,3 +91,16 @@ def test_remove_heading_is_yaw_invariant(p: np.ndarray, yaw: float) -> None:
     turned = p @ axis_rotation("y", yaw).T
     np.testing.assert_allclose(remove_heading(turned, 1, 0), remove_heading(p, 1, 0), atol=1e-9)
     np.testing.assert_allclose(heading_angle(remove_heading(p, 1, 0), 1, 0), 0.0, atol=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, (3,), elements=st.floats(-5.0, 5.0, allow_nan=False, allow_infinity=False)))
+def test_ray_to_axis_turns_the_ray_onto_the_optical_axis(xy_and_depth: np.ndarray) -> None:
+    ray = np.array([[xy_and_depth[0], xy_and_depth[1], abs(xy_and_depth[2]) + 0.5]])  # in front of the camera
+    r = ray_to_axis(ray)[0]
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(r) > 0
+    np.testing.assert_allclose(r @ (ray[0] / np.linalg.norm(ray[0])), [0.0, 0.0, 1.0], atol=1e-12)
+    # The smallest such rotation: its axis is perpendicular to both the ray and the optical axis.
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    assert abs(axis[2]) < 1e-9 and abs(axis @ ray[0]) < 1e-9

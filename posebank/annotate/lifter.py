@@ -10,7 +10,9 @@ the frame of paper eq. 9 to its 3D pose in the same frame, and to where the came
     output  (5J,) per joint x, y in the same units and frame as the input, depth (z forward) centred on
             the annotated joints, same units; then the joint's noise-free 2D position, same frame. The
             two differ by perspective: a hand nearer the camera than the body is seen further out than
-            its x, y, and the hidden joints' 2D completion needs where it is seen.
+            its x, y, and the hidden joints' 2D completion needs where it is seen. With residual_2d (the
+            default) the layers give x, y and the 2D position as offsets from the input's x, y (input_offsets):
+            an annotated joint's 2D is its input less the noise, which the layers need not learn to copy.
 
 It learns from bank rows alone: each batch draws bank poses (camera frame, m), with limbs exchanged
 between them (mix_limbs), other body proportions (scale_proportions) and optionally their mirror images,
@@ -51,7 +53,7 @@ class LifterConfig:
     width: int = 1024  # hidden units per layer
     hidden_layers: int = 2
     dropout: float = 0.1  # 0.2 gave 0.6 mm more MPJPE on held-out subjects (BENCHMARKS.md)
-    # Batches: about 7.5 minutes on 2 CPU cores. With limb mixing 9600 gave 1.2 mm less error than 4800 (1600 gave
+    # Batches: 6-7.5 minutes on 2 CPU cores. With limb mixing 9600 gave 1.2 mm less error than 4800 (1600 gave
     # 2-3 mm more), BENCHMARKS.md.
     steps: int = 9600
     batch_size: int = 512
@@ -66,6 +68,9 @@ class LifterConfig:
     # Log-normal sigma of each body proportion of a training pose (scale_proportions): a bank of a few
     # subjects has few body shapes, the people to label have others. 0 keeps the bank's proportions.
     proportion_sigma: float = 0.06
+    # The network's x, y and u, v are offsets from the input's x, y (zero where hidden): it need not learn to
+    # copy the annotated joints. 0.7-0.9 mm less MPJPE on held-out subjects (BENCHMARKS.md).
+    residual_2d: bool = True
     pool_rows: int = 1_000_000  # bank rows held in memory to draw batches from (all rows if fewer)
     seed: int = 0
     threads: int = 2  # torch CPU threads while training
@@ -83,6 +88,7 @@ class Lifter:
     weights: tuple[npt.NDArray[np.float32], ...]
     biases: tuple[npt.NDArray[np.float32], ...]
     flip_permutation: tuple[int, ...]  # the skeleton's, for the mirrored second pass
+    residual_2d: bool = False  # LifterConfig.residual_2d of its training
     key: str = ""  # lifter_key of a stored lifter (its provenance in the annotation shards)
 
     def lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> Lifted:
@@ -105,6 +111,8 @@ class Lifter:
             h = h @ w + b
             if i < len(self.weights) - 1:
                 np.maximum(h, 0.0, out=h)
+        if self.residual_2d:
+            h += input_offsets(x, len(self.flip_permutation))
         return h.astype(np.float64).reshape(len(x), -1, 5)
 
 
@@ -128,6 +136,13 @@ def network_input(pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
     x = (np.asarray(pose_2d, np.float64) - centre[:, None]) / np.maximum(scale, 1e-12)[:, None, None]
     x = np.where(mask[..., None], x, 0.0)
     return np.concatenate([x.reshape(len(x), -1), mask], axis=1, dtype=np.float32)
+
+
+def input_offsets(inputs: npt.NDArray[np.float32], num_joints: int) -> npt.NDArray[np.float32]:
+    """(Q, 5J) the network inputs' x, y (Q, 3J) laid out as network_target's x, y and u, v (depth 0): what a
+    residual_2d network adds to its output."""
+    xy = inputs[:, : 2 * num_joints].reshape(len(inputs), num_joints, 2)
+    return np.concatenate([xy, np.zeros_like(xy[..., :1]), xy], axis=-1).reshape(len(inputs), -1)
 
 
 def network_target(
@@ -282,6 +297,8 @@ def train_lifter(
             rows = rng.integers(0, len(pool_3d_m), config.batch_size)
             inputs, targets = training_views(pool_3d_m[rows], masks[rng.integers(0, len(masks), config.batch_size)],
                                              rng, config, skeleton)  # fmt: skip
+            if config.residual_2d:
+                targets = targets - input_offsets(inputs, j)
             loss = (net(torch.from_numpy(inputs)) - torch.from_numpy(targets)).abs().mean()  # L1: robust to odd poses
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -293,6 +310,7 @@ def train_lifter(
             weights=tuple(m.weight.detach().numpy().T.copy() for m in linear),
             biases=tuple(m.bias.detach().numpy().copy() for m in linear),
             flip_permutation=tuple(skeleton.flip_permutation),
+            residual_2d=config.residual_2d,
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -340,6 +358,7 @@ def stored_lifter(
             weights=tuple(np.asarray(arrays[f"weight{i}"]) for i in range(config.hidden_layers + 1)),
             biases=tuple(np.asarray(arrays[f"bias{i}"]) for i in range(config.hidden_layers + 1)),
             flip_permutation=tuple(bank.skeleton.flip_permutation),
+            residual_2d=config.residual_2d,
             key=key,
         )
         return lifter, True

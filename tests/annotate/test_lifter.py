@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from posebank.annotate.lifter import (
+    Lifter,
     LifterConfig,
     lifter_key,
     mix_limbs,
@@ -76,6 +77,23 @@ def test_training_views_are_pinhole_projections(shared_data: Path) -> None:
     x, _ = training_views(pose, mask, np.random.default_rng(0), near, SK)
     cam = pose + np.array([0.0, 0.0, 3.0])
     np.testing.assert_allclose(x, network_input(cam[..., :2] / cam[..., 2:], mask), atol=1e-5)
+
+
+def test_a_residual_network_starts_from_the_annotated_joints() -> None:
+    # With every weight zero, a residual_2d lifter outputs the annotation itself for x, y and u, v (depth 0,
+    # hidden joints at the centre): the network only learns what to add to it.
+    rng = np.random.default_rng(0)
+    pose_2d = 300.0 * rng.normal(size=(4, J, 2))
+    mask = rng.random((4, J)) < 0.8
+    mask[:, :4] = True
+    zero = Lifter(weights=(np.zeros((3 * J, 8), np.float32), np.zeros((8, 5 * J), np.float32)),
+                  biases=(np.zeros(8, np.float32), np.zeros(5 * J, np.float32)),
+                  flip_permutation=tuple(SK.flip_permutation), residual_2d=True)  # fmt: skip
+    lifted = zero.lift(np.where(mask[..., None], pose_2d, np.nan), mask)
+    xy = network_input(pose_2d, mask)[:, : 2 * J].reshape(4, J, 2)
+    np.testing.assert_allclose(lifted.pose_2d, xy, atol=1e-6)
+    np.testing.assert_allclose(lifted.pose_3d[..., :2], xy, atol=1e-6)
+    np.testing.assert_array_equal(lifted.pose_3d[..., 2], 0.0)
 
 
 def test_mixed_limbs_keep_the_donors_pose_in_the_torso_frame(shared_data: Path) -> None:
