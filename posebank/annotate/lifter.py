@@ -112,7 +112,7 @@ class Lifter:
             if i < len(self.weights) - 1:
                 np.maximum(h, 0.0, out=h)
         if self.residual_2d:
-            h += input_offsets(x, len(self.flip_permutation))
+            h += input_offsets(x)
         return h.astype(np.float64).reshape(len(x), -1, 5)
 
 
@@ -138,10 +138,11 @@ def network_input(pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]
     return np.concatenate([x.reshape(len(x), -1), mask], axis=1, dtype=np.float32)
 
 
-def input_offsets(inputs: npt.NDArray[np.float32], num_joints: int) -> npt.NDArray[np.float32]:
-    """(Q, 5J) the network inputs' x, y (Q, 3J) laid out as network_target's x, y and u, v (depth 0): what a
+def input_offsets(inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(Q, 5J) the x, y of network inputs (Q, 3J) laid out as network_target's x, y and u, v (depth 0): what a
     residual_2d network adds to its output."""
-    xy = inputs[:, : 2 * num_joints].reshape(len(inputs), num_joints, 2)
+    j = inputs.shape[1] // 3
+    xy = inputs[:, : 2 * j].reshape(len(inputs), j, 2)
     return np.concatenate([xy, np.zeros_like(xy[..., :1]), xy], axis=-1).reshape(len(inputs), -1)
 
 
@@ -298,7 +299,7 @@ def train_lifter(
             inputs, targets = training_views(pool_3d_m[rows], masks[rng.integers(0, len(masks), config.batch_size)],
                                              rng, config, skeleton)  # fmt: skip
             if config.residual_2d:
-                targets = targets - input_offsets(inputs, j)
+                targets = targets - input_offsets(inputs)
             loss = (net(torch.from_numpy(inputs)) - torch.from_numpy(targets)).abs().mean()  # L1: robust to odd poses
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
