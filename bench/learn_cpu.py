@@ -51,9 +51,9 @@ PPI_METHODS = ("ppi", "ppi_paper", "ppi_release")
 # K=10 anchor-poses: on 1,170 images each class sees twice the examples of K=20; held-out PPI PCK 0.432 against
 # 0.374 at 3000 iterations (BENCHMARKS.md, 2026-12-04).
 FULL = dict(train_images=1300, size=128, k=10, batch=4, mem_iterations=400, learn_iterations=3000, eval_every=750,
-            mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
+            mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=0, cpu_bf16=False)  # fmt: skip
 SMOKE = dict(train_images=40, size=96, k=6, batch=2, mem_iterations=4, learn_iterations=4, eval_every=2,
-             mem_eval_every=4, lr=3e-4, optimizer="adamw", workers=0)  # fmt: skip
+             mem_eval_every=4, lr=3e-4, optimizer="adamw", workers=0, cpu_bf16=False)  # fmt: skip
 
 
 def posebank(*args: str) -> None:
@@ -100,7 +100,7 @@ def train_with_curve(data: Path, eval_data: Path, out: Path, *, iterations: int,
     cfg = TrainConfig(
         data=(str(data),), anchors=str(out.parent / "anchors"), out=str(out), split="train", iterations=iterations,
         batch_size=preset["batch"], lr=preset["lr"], warmup_iters=min(100, iterations // 5), clip_grad_norm=10.0,
-        optimizer=preset["optimizer"], flip=flip, scale_range=(1.0, 1.0), workers=preset["workers"], device="cpu",
+        optimizer=preset["optimizer"], cpu_bf16=preset["cpu_bf16"], flip=flip, scale_range=(1.0, 1.0), workers=preset["workers"], device="cpu",
         checkpoint_every=eval_every,
         log_every=max(1, eval_every // 4), overwrite=True, resume=True, seed=0,
     )  # fmt: skip
@@ -149,7 +149,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     for key, value in FULL.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=None,
+        kind = {"action": argparse.BooleanOptionalAction} if isinstance(value, bool) else {"type": type(value)}
+        parser.add_argument(f"--{key.replace('_', '-')}", **kind, default=None,
                             help=f"default {value} ({SMOKE[key]} with --smoke)")  # fmt: skip
     args = parser.parse_args()
     preset = dict(SMOKE if args.smoke else FULL)

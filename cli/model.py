@@ -72,6 +72,10 @@ def train_command(
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Mirror half of the images (left/right joints swapped).")] = True,
     scale_range: Annotated[str, typer.Option(help="Zoom augmentation MIN-MAX (1: none).")] = "0.75-1.25",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    cpu_bf16: Annotated[
+        bool, typer.Option("--cpu-bf16", help="bfloat16 autocast on the CPU: 1.35-1.5x faster training on CPUs "
+                                              "with AVX512-BF16 or AMX, slower where bfloat16 is emulated.")
+    ] = False,
     device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "auto",
     workers: Annotated[int, workers_option("load and augment images")] = DEFAULT_WORKERS,
     seed: Annotated[int, typer.Option(help="Seeds weights, data order, augmentation and sampling.")] = 0,
@@ -131,7 +135,7 @@ def train_command(
             iterations=iterations, batch_size=batch_size,
             lr=lr, optimizer=optimizer, lr_step_fraction=lr_step_fraction, warmup_iters=warmup_iters, clip_grad_norm=clip_grad_norm,
             max_nonfinite_steps=max_nonfinite_steps, flip=flip, scale_range=_parse_range(scale_range, "--scale-range"),
-            amp=amp, device=device, workers=workers, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every,
+            amp=amp, cpu_bf16=cpu_bf16, device=device, workers=workers, seed=seed, checkpoint_every=checkpoint_every, log_every=log_every,
             resume=resume, overwrite=overwrite,
         )  # fmt: skip
         console = stderr_console()

@@ -95,6 +95,7 @@ def train_iterations(
     start: int,
     seed: int,
     scaler: torch.amp.GradScaler | None = None,
+    cpu_bf16: bool = False,
     rank: int = 0,
     clip_grad_norm: float = 0.0,
     max_nonfinite_steps: int = 5,
@@ -110,6 +111,7 @@ def train_iterations(
         start: iterations already done (0, or the resumed checkpoint's iteration).
         seed: the run's seed (see `iteration_seed`).
         scaler: a GradScaler for float16 autocast on CUDA; None = full precision.
+        cpu_bf16: bfloat16 autocast when `device` is the CPU (TrainConfig.cpu_bf16).
         rank: this process's rank under torchrun.
         clip_grad_norm: clip the global L2 norm of the gradients to this (0: no clipping).
         max_nonfinite_steps: stop after this many skipped steps in a row.
@@ -120,6 +122,9 @@ def train_iterations(
     """
     model.train()
     amp = scaler is not None and scaler.is_enabled()
+    # float16 needs the scaler; bfloat16 has float32's exponent range and does not.
+    autocast_dtype = torch.bfloat16 if cpu_bf16 and device.type == "cpu" else torch.float16
+    autocast_on = amp or autocast_dtype is torch.bfloat16
     iteration = start
     in_a_row = 0
     tick = time.perf_counter()
@@ -127,9 +132,9 @@ def train_iterations(
         torch.manual_seed(iteration_seed(seed, iteration, rank))
         images, targets = _to_device(batch, device)
         lr = optimizer.param_groups[0]["lr"]
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=autocast_on):
             loss_dict = model(images, targets)
-        # Sum in float32: under autocast some losses are float16.
+        # Sum in float32: under autocast some losses are float16 or bfloat16.
         loss = sum(v.float() for v in loss_dict.values())
         assert isinstance(loss, torch.Tensor)
         names = list(loss_dict)

@@ -405,7 +405,7 @@ def _run_steps(
     log = _MetricsLog(job.out, columns, start) if job is not None else None
     steps = train_iterations(
         state.model, state.optimizer, state.lr_scheduler, loader, device, start=start, seed=cfg.seed,
-        scaler=state.scaler if state.scaler.is_enabled() else None, rank=dist_info.rank,
+        scaler=state.scaler if state.scaler.is_enabled() else None, cpu_bf16=cfg.cpu_bf16, rank=dist_info.rank,
         clip_grad_norm=cfg.clip_grad_norm, max_nonfinite_steps=cfg.max_nonfinite_steps,
     )  # fmt: skip
     if job is not None and progress is not None:

@@ -284,6 +284,21 @@ def test_a_training_step_under_autocast(synth_data, model_cfg) -> None:  # type:
     assert out[0]["pose_3d"].dtype == torch.float32
 
 
+def test_cpu_bf16_training_learns_like_float32_and_keeps_float32_weights(trained: Path, synth_data, model_cfg,
+                                                                          tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The `trained` fixture's run again, under bfloat16 autocast: the same data order and draws, other
+    # arithmetic, so its losses differ from the float32 run's yet fall as far.
+    cfg = _train_cfg(synth_data, tmp_path, split=None, iterations=40, batch_size=4, warmup_iters=0, log_every=10,
+                     checkpoint_every=100, flip=False, scale_range=(1.0, 1.0), cpu_bf16=True, device="cpu")  # fmt: skip
+    train(cfg, model_cfg)
+    losses = [float(r["loss"]) for r in _csv(tmp_path / "metrics.csv")]
+    float32 = [float(r["loss"]) for r in _csv(trained / "metrics.csv")]
+    assert all(math.isfinite(v) for v in losses) and losses != float32
+    assert losses[-1] < 0.8 * losses[0], losses
+    weights = load_checkpoint(tmp_path / MODEL)["model"]
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
+
+
 def test_predict_says_why_nobody_was_found(trained: Path, synth_data, tmp_path) -> None:  # type: ignore[no-untyped-def]
     image = str(sorted((synth_data["synth"] / "images").rglob("*.jpg"))[0])
     report = predict(PredictConfig(checkpoint=str(trained / MODEL), images=(image,), out=str(tmp_path / "a"),
