@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/learn_cpu.py [--work DIR] [--json result.json]    # about 23 minutes on 2 cores
     .venv/bin/python bench/learn_cpu.py --smoke                             # the same steps, tiny (2 minutes)
+    .venv/bin/python bench/learn_cpu.py --cpu-bf16 --learn-iterations 4800 --model-option refine_iters=2   # variants
 
 One command, no downloads. Steps (each timed):
 1. data, with the commands a user types: `posebank build-bank` on the bundled CMU sample (5 takes),
@@ -76,14 +77,15 @@ def build_data(work: Path, preset: dict[str, Any], smoke: bool) -> dict[str, Any
     return {"seconds": time.perf_counter() - t0}
 
 
-def model_config(size: int, smoke: bool):  # noqa: ANN201 -- lcrnet.config.ModelConfig
+def model_config(size: int, smoke: bool, options: tuple[str, ...] = ()):  # noqa: ANN201 -- lcrnet.config.ModelConfig
     """The "cpu" model preset (`posebank train --preset cpu`): ResNet-18 FPN (128 channels) from random weights
     (GroupNorm, every stage trained), RPN boxes 16-256 px, 500/300 proposals before/after NMS in training, 512-d head,
-    256-d refinement embedding; at `size` px."""
-    from lcrnet.config import model_config_from_preset
+    256-d refinement embedding; at `size` px; `options` KEY=VALUE override it (as `train --model-option`)."""
+    from lcrnet.config import model_config_from_preset, parse_model_options
 
     smaller = {"head_fc_dim": 128, "refine_embed_dim": 64} if smoke else {}
-    return model_config_from_preset("cpu", min_size=(size,), max_size=size, **smaller)
+    return model_config_from_preset("cpu", **{"min_size": (size,), "max_size": size, **smaller,
+                                              **parse_model_options(list(options))})
 
 
 def train_with_curve(data: Path, eval_data: Path, out: Path, *, iterations: int, eval_every: int, eval_split: str | None,
@@ -108,7 +110,7 @@ def train_with_curve(data: Path, eval_data: Path, out: Path, *, iterations: int,
     stops = list(range(eval_every, iterations, eval_every)) + [iterations]
     for stop in stops:
         t = time.perf_counter()
-        report = train(cfg, model_config(preset["size"], smoke), stop_at=stop,
+        report = train(cfg, model_config(preset["size"], smoke, preset["model_options"]), stop_at=stop,
                        on_log=lambda row: log.append(f"{out.name} it {int(row['iteration'])} loss {row['loss']:.3f}"))  # fmt: skip
         train_s += time.perf_counter() - t
         t = time.perf_counter()
@@ -152,9 +154,12 @@ def main() -> None:
         kind = {"action": argparse.BooleanOptionalAction} if isinstance(value, bool) else {"type": type(value)}
         parser.add_argument(f"--{key.replace('_', '-')}", **kind, default=None,
                             help=f"default {value} ({SMOKE[key]} with --smoke)")  # fmt: skip
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a ModelConfig field over the cpu preset (repeatable), as `posebank train --model-option`")
     args = parser.parse_args()
     preset = dict(SMOKE if args.smoke else FULL)
     preset.update({k: getattr(args, k) for k in FULL if getattr(args, k) is not None})
+    preset["model_options"] = tuple(args.model_option)
 
     import torch
 

@@ -7,7 +7,6 @@ commands, so `posebank --help` stays fast.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -30,17 +29,13 @@ def _parse_range(value: str, hint: str) -> tuple[float, float]:
 
 
 def _model_options(values: list[str]) -> dict[str, Any]:
-    """KEY=VALUE pairs, VALUE as JSON when it parses (numbers, lists, true/false/null), else a string."""
-    options: dict[str, Any] = {}
-    for v in values:
-        key, sep, raw = v.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{v!r}: expected KEY=VALUE, e.g. head_fc_dim=256", param_hint="--model-option")
-        try:
-            options[key.strip().replace("-", "_")] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip().replace("-", "_")] = raw
-    return options
+    """--model-option KEY=VALUE pairs (lcrnet.config.parse_model_options), a usage error when malformed."""
+    from lcrnet.config import parse_model_options
+
+    try:
+        return parse_model_options(values)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--model-option") from None
 
 
 _DATA_HELP = "Annotation shard folder (posebank annotate or synth --out), repeatable: all are read together."

@@ -8,6 +8,7 @@ The config is saved with checkpoints (`dataclasses.asdict`) and read back with `
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -169,6 +170,23 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
         "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 100, "head_fc_dim": 512, "refine_embed_dim": 256,
     },
 }  # fmt: skip
+
+
+def parse_model_options(values: list[str]) -> dict[str, Any]:
+    """ModelConfig fields given as KEY=VALUE strings (`--model-option`): VALUE as JSON when it parses (numbers,
+    true/false/null; lists become tuples, as ModelConfig's sequences are), else a string; dashes in KEY read as
+    underscores. ValueError without '='."""
+    options: dict[str, Any] = {}
+    for v in values:
+        key, sep, raw = v.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{v!r}: expected KEY=VALUE, e.g. head_fc_dim=256")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options[key.strip().replace("-", "_")] = tuple(value) if isinstance(value, list) else value
+    return options
 
 
 def model_config_from_preset(preset: str, **fields: Any) -> ModelConfig:

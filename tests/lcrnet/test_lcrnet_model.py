@@ -186,6 +186,19 @@ def test_presets_and_overrides() -> None:
         model_config_from_preset("gpu")
 
 
+def test_model_options_parse_as_json_with_tuples_for_lists() -> None:
+    from lcrnet.config import model_config_from_preset, parse_model_options
+
+    options = parse_model_options(["head-fc-dim=256", "min_size=[96, 112]", "shared_regression=true",
+                                   "backbone=resnet34_fpn", "reg_scale=2.5"])  # fmt: skip
+    assert options == {"head_fc_dim": 256, "min_size": (96, 112), "shared_regression": True,
+                       "backbone": "resnet34_fpn", "reg_scale": 2.5}  # fmt: skip
+    cfg = model_config_from_preset("cpu", **options)
+    assert cfg.min_size == (96, 112) and cfg == model_config_from_preset("cpu", **options)
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_model_options(["head_fc_dim"])
+
+
 def test_anchor_mismatch_is_refused(tiny_config, skeleton, standing) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="K=1"):
         build_model(tiny_config(), anchors_from_poses(standing[None], skeleton))
