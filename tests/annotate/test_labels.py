@@ -126,6 +126,22 @@ def test_fits_beat_top1_on_a_held_out_subject(held_out: dict) -> None:
     np.testing.assert_array_equal(again.pose_3d, first.pose_3d)  # same inputs, same labels
 
 
+def test_lifted_fit_completes_hidden_joints_nearer_the_truth_than_top1(held_out: dict) -> None:
+    from posebank.annotate.complete import complete_2d
+
+    h = held_out
+    cam = h["true"] + np.array([0.0, 0.0, 3.0])
+    clean_px = 1200.0 * cam[..., :2] / cam[..., 2:]  # the queries' image before their noise
+    hidden = ~h["mask"]
+    errors = {}
+    for mode in ("top1", "lifted-fit"):
+        labels = label_poses(mode, h["px"], h["mask"], h["matches"].distances, h["got"], SK, lifted=h["lifted"])
+        completed = complete_2d(np.where(h["mask"][..., None], h["px"], np.nan), h["mask"], labels.completion_2d)
+        np.testing.assert_array_equal(completed[h["mask"]], h["px"][h["mask"]])  # annotated joints stay exact
+        errors[mode] = np.median(np.linalg.norm(completed - clean_px, axis=-1)[hidden])
+    assert errors["lifted-fit"] < 0.8 * errors["top1"], errors
+
+
 def test_error_estimate_ranks_people(held_out: dict) -> None:
     from scipy.stats import spearmanr
 
