@@ -108,7 +108,8 @@ def label_poses(
         prior = config.lifter_weight * lifted.pose_3d + (1.0 - config.lifter_weight) * fused.pose
         # The fit's x, y meet the annotation orthographically; under perspective a joint nearer the camera than
         # the body is seen further out than its x, y. The network's 3D x, y minus its 2D is that offset.
-        target_2d = fused.query + (lifted.pose_3d[..., :2] - lifted.pose_2d)
+        perspective = lifted.pose_3d[..., :2] - lifted.pose_2d
+        target_2d = fused.query + perspective
     fitted = fit_to_annotation(prior, target_2d, mask, fused.bone_lengths, skeleton, sigma_2d=config.sigma_2d,
                                sigma_bone=config.sigma_bone, sigma_prior=config.sigma_prior,
                                iterations=config.iterations)  # fmt: skip
@@ -129,11 +130,9 @@ def label_poses(
         pose_3d = pose_3d - centre
         completion = pose_3d[..., :2]
         if mode == "lifted-fit":
-            # Hidden joints where the camera sees the fitted pose: its x, y moved by the network's perspective
-            # offset (its 3D x, y less its 2D: a hand nearer the camera than the body lies further out). The
-            # fit's bone lengths put them 0.002-0.009 torso nearer the truth than the network's 2D alone.
-            seen = fitted[..., :2] - (lifted.pose_3d[..., :2] - lifted.pose_2d)
-            completion = seen * size_m[:, None, None] - centre[..., :2]
+            # Hidden joints where the camera sees the fitted pose: its x, y less the perspective offset. The fit's
+            # bone lengths put them 0.002-0.009 torso nearer the truth than the network's 2D alone (BENCHMARKS.md).
+            completion = completion - perspective * size_m[:, None, None]
     return PseudoLabels(pose_3d, completion, estimate)
 
 
