@@ -65,6 +65,8 @@ def build_bank_command(
     workers: Annotated[int, workers_option("read and map motion files")] = DEFAULT_WORKERS,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable files and list them in the manifest instead of failing.")] = False,
     subjects: Annotated[str, typer.Option(help="Comma-separated subjects to keep, e.g. S1,S5,S6,S7,S8 (Human3.6M training); empty keeps all.")] = "",
+    poseprior_thorax: Annotated[bool, typer.Option(help="Pose Prior: put back the thorax bone its release lacks (about 12 cm; its "
+                                                   "torsos are 0.40 m where CMU's are 0.51 m). --no-poseprior-thorax reads it as released.")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an --out that holds a bank of other inputs or config.")] = False,
     part: Annotated[Optional[str], typer.Option(help="Only read part I of N (e.g. 3/8) of the motion files into --out/.cache, "
                                                 "for a scheduler's array jobs; then one run without --part writes the bank.")] = None,
@@ -85,7 +87,7 @@ def build_bank_command(
             sources=_parse_sources(source), out=str(out), skeleton=skeleton, fps=fps, dedup_mm=dedup_mm, seed=seed,
             view=ViewConfig(views=views, elevation_min_deg=elevation_min, elevation_max_deg=elevation_max, roll_max_deg=roll_max),
             poses_per_shard=poses_per_shard, workers=workers, skip_bad=skip_bad,
-            subjects=tuple(s.strip() for s in subjects.split(",") if s.strip()),
+            subjects=tuple(s.strip() for s in subjects.split(",") if s.strip()), poseprior_thorax=poseprior_thorax,
         )  # fmt: skip
         report = build_bank(config, overwrite=overwrite, progress=progress_bar(console, quiet),
                             part=parse_part(part) if part else None)  # fmt: skip

@@ -49,6 +49,8 @@ class BankConfig:
     workers: int = 1  # parallel processes reading files, 0 or 1: in this process (does not change the output)
     skip_bad: bool = False  # skip unreadable files (listed in the manifest) instead of failing
     subjects: tuple[str, ...] = ()  # keep only motions of these subjects (e.g. Human3.6M S1, S5); () keeps all
+    # Pose Prior: put back the thorax bone its release lacks (its torsos are 0.40 m, CMU's 0.51; mocap/poseprior.py)
+    poseprior_thorax: bool = True
 
     def __post_init__(self) -> None:
         if self.fps < 0 or self.dedup_mm < 0:
@@ -63,6 +65,8 @@ class BankConfig:
             d.pop(k)
         if not self.subjects:  # absent when unused, so banks built before the field existed keep their identity
             d.pop("subjects")
+        if not any(source == "poseprior" for source, _ in self.sources):  # as for subjects: only where it acts
+            d.pop("poseprior_thorax")
         return d
 
 

@@ -89,7 +89,10 @@ def _job_spec(config: BankConfig, inputs: list[_Input]) -> JobSpec:
 
 
 def _cache_path(out: Path, item: _Input, config: BankConfig) -> Path:
-    key = sha256_bytes(item.key, config.skeleton, repr(float(config.fps)), str(_CACHE_VERSION))[:20]
+    parts = [item.key, config.skeleton, repr(float(config.fps)), str(_CACHE_VERSION)]
+    if item.job.source == "poseprior" and config.poseprior_thorax:
+        parts.append("thorax")  # the raw release keeps the key it had before the option
+    key = sha256_bytes(*parts)[:20]
     return out / CACHE_DIR / item.job.source / f"{item.job.sequence}-{key}.npz"
 
 
@@ -110,10 +113,10 @@ def _save_cached(path: Path, poses: CanonicalPoses) -> None:
             np.savez(f, poses_m=poses.poses_m, frames=poses.frames, fps=np.float64(poses.fps))
 
 
-def _read_one(args: tuple[MotionJob, str, float]) -> CanonicalPoses | InputError:
-    job, skeleton_name, fps = args
+def _read_one(args: tuple[MotionJob, str, float, bool]) -> CanonicalPoses | InputError:
+    job, skeleton_name, fps, poseprior_thorax = args
     try:
-        return canonical_poses(job, get_skeleton(skeleton_name), fps)
+        return canonical_poses(job, get_skeleton(skeleton_name), fps, poseprior_thorax=poseprior_thorax)
     except InputError as e:  # returned, not raised: the parent decides (fail or --skip-bad)
         return e
 
@@ -131,7 +134,7 @@ def _read_all(
         else:
             results[item.key] = cached
     skipped: list[dict[str, str]] = []
-    args = [(item.job, config.skeleton, config.fps) for item in todo]
+    args = [(item.job, config.skeleton, config.fps, config.poseprior_thorax) for item in todo]
     if config.workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=config.workers) as pool:
             outcomes: Iterable[CanonicalPoses | InputError] = list(

@@ -38,8 +38,11 @@ class CanonicalPoses:
     fps: float
 
 
-def read_job(job: MotionJob) -> Motion:
-    """Read one motion with the reader of its source."""
+def read_job(job: MotionJob, *, poseprior_thorax: bool = True) -> Motion:
+    """Read one motion with the reader of its source.
+
+    poseprior_thorax: put back the thorax bone the Pose Prior release lacks (mocap.poseprior.restore_thorax).
+    """
     if job.source in ("cmu", "hdm05"):
         from ..mocap.asf_amc import read_motion
 
@@ -50,9 +53,10 @@ def read_job(job: MotionJob) -> Motion:
 
         return read_bvh(job.paths[0], source="bvh", subject=job.subject, sequence=job.sequence)
     if job.source == "poseprior":
-        from ..mocap.poseprior import read_poseprior
+        from ..mocap.poseprior import read_poseprior, restore_thorax
 
-        return read_poseprior(job.paths[0], subject=job.subject, sequence=job.sequence)
+        motion = read_poseprior(job.paths[0], subject=job.subject, sequence=job.sequence)
+        return restore_thorax(motion) if poseprior_thorax else motion
     if job.source == "h36m":
         from ..h36m.source import read_h36m_motion
 
@@ -82,13 +86,15 @@ def resample_indices(num_frames: int, source_fps: float, target_fps: float) -> n
     return np.unique(np.minimum(np.rint(times * source_fps).astype(np.int64), num_frames - 1))
 
 
-def canonical_poses(job: MotionJob, skeleton: Skeleton, fps: float) -> CanonicalPoses:
+def canonical_poses(job: MotionJob, skeleton: Skeleton, fps: float, *, poseprior_thorax: bool = True) -> CanonicalPoses:
     """Read `job`, map it onto `skeleton`, resample it to `fps` and centre each pose on the body centre.
+
+    poseprior_thorax: as `read_job`'s (BankConfig.poseprior_thorax).
 
     Raises:
         InputError (or a subclass): unreadable file, missing joints, non-finite values.
     """
-    motion = read_job(job)
+    motion = read_job(job, poseprior_thorax=poseprior_thorax)
     path = motion.path or job.paths[-1]
     keep = resample_indices(motion.num_frames, motion.fps, fps) if _TIME_SERIES[job.source] else None
     positions = motion.positions_m if keep is None else motion.positions_m[keep]

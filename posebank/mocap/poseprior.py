@@ -49,12 +49,18 @@ Evidence, from the data (tests/mocap/test_poseprior.py checks each point):
   an upper-neck length beyond head_base along the upper neck (CMU head bones are 1.02-1.04 upper necks long);
   this ignores the head's own nod (error ~2 cm at 30 degrees), where mapping head to head_base would be ~5 cm
   low in every pose.
+- Thorax: the root-to-upper-torso distance (4.11-4.18 units) is the ASF lowerback plus upperback; the
+  thorax bone that follows them in every CMU and HDM05 skeleton (1.98-2.70 units, as long as the upperback
+  to 4%) is missing, so the release's torsos (mid-hip to mid-shoulder) are 0.40 m where the CMU and HDM05
+  subjects' are 0.46-0.53 m, and its legs look 30% longer against them. `restore_thorax` puts the bone back
+  (the bank does, BankConfig.poseprior_thorax); `read_poseprior` returns the release as it is.
 - Order: the poses are an unordered set. fps is 1.0 only because Motion needs a rate; nothing may resample
   them (posebank.bank.canonical treats "poseprior" as not a time series).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +147,36 @@ def read_poseprior(
         sequence=sequence if sequence is not None else path.stem,
         path=str(path),
     )
+
+
+# The joints above the missing thorax bone: they move together when it is put back.
+UPPER_BODY: tuple[str, ...] = (
+    "upper_torso", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
+    "mid_neck", "head_base", HEAD_CENTRE,
+)  # fmt: skip
+
+
+def restore_thorax(motion: Motion) -> Motion:
+    """The release's poses with the thorax bone the release lacks put back (see the module docstring).
+
+    CMU and HDM05 skeletons have three spine bones of about one length (lowerback, upperback, thorax); the
+    release keeps two, whose chord root -> upper torso it gives. Every joint above the spine (upper torso,
+    arms, neck, head) moves along that chord by half the file's median chord length: the thorax continues
+    the spine, and no other bone length or direction changes.
+
+    Args:
+        motion: a Motion from `read_poseprior` (JOINT_NAMES, metres).
+
+    Returns:
+        The same Motion with positions_m (F, 19, 3) moved; the root, hips and legs unchanged.
+    """
+    names = motion.joint_names
+    positions = np.array(motion.positions_m, dtype=np.float64)
+    spine = positions[:, names.index("upper_torso")] - positions[:, names.index("root")]
+    chord = np.linalg.norm(spine, axis=-1, keepdims=True)
+    thorax = 0.5 * float(np.median(chord)) * spine / np.maximum(chord, 1e-12)
+    positions[:, [names.index(n) for n in UPPER_BODY]] += thorax[:, None]
+    return dataclasses.replace(motion, positions_m=positions)
 
 
 def sides_agree(positions: npt.NDArray[np.floating]) -> npt.NDArray[np.bool_]:

@@ -61,6 +61,24 @@ def test_canonical_poses_are_plausible_bodies(shared_data: Path, source: str, fo
         assert np.median(head - hips) > 0.4
 
 
+def test_pose_prior_thorax_is_restored_in_the_bank_unless_asked_not_to(shared_data: Path) -> None:
+    """The release lacks a thorax bone: its torsos are a fifth shorter than the CMU subjects' it came from."""
+    sk = get_skeleton("j13")
+
+    def torso_m(poses: np.ndarray) -> float:
+        mid = lambda a, b: (poses[:, sk.index(a)] + poses[:, sk.index(b)]) / 2
+        return float(np.linalg.norm(mid("left_shoulder", "right_shoulder") - mid("left_hip", "right_hip"), axis=-1).mean())
+
+    job = discover("poseprior", shared_data / "poseprior")[0][0]
+    cmu = [j for j in discover("cmu", shared_data / "cmu/subjects")[0] if j.subject == "09"][0]
+    restored = torso_m(canonical_poses(job, sk, 30.0).poses_m)
+    raw = torso_m(canonical_poses(job, sk, 30.0, poseprior_thorax=False).poses_m)
+    assert raw < 0.42 and abs(restored - torso_m(canonical_poses(cmu, sk, 30.0).poses_m)) < 0.03
+    # Part of a bank's identity only when a Pose Prior source is in it (other banks keep theirs).
+    assert "poseprior_thorax" in BankConfig(sources=(("poseprior", "pp"),)).job_identity()
+    assert "poseprior_thorax" not in BankConfig(sources=(("cmu", "cmu"),)).job_identity()
+
+
 def test_a_corrupt_pose_prior_file_is_named(tmp_path: Path) -> None:
     """An unreadable .mat beside a good one used to be skipped in silence (exit 0, skipped [])."""
     from scipy.io import savemat

@@ -22,7 +22,9 @@ from posebank.mocap.poseprior import (
     JOINT_NAMES,
     PARENTS,
     POINT_17_COLUMNS,
+    UPPER_BODY,
     read_poseprior,
+    restore_thorax,
     sides_agree,
 )
 from posebank.skeleton import J17_NAMES, get_skeleton, to_canonical
@@ -100,6 +102,31 @@ def test_head_to_ankle_heights(motion) -> None:
     # A short skeleton (no thorax bone): 1.42 m when stretched out; lower when crouching or bending.
     assert 1.3 < distance.max() < 2.0
     assert np.mean((distance > 1.0) & (distance < 2.0)) > 0.9
+
+
+def _torso_m(motion) -> np.ndarray:
+    shoulders = (_joint(motion, "left_shoulder") + _joint(motion, "right_shoulder")) / 2
+    hips = (_joint(motion, "left_hip") + _joint(motion, "right_hip")) / 2
+    return np.linalg.norm(shoulders - hips, axis=-1)
+
+
+def test_restore_thorax_gives_a_torso_of_the_cmu_subjects_and_moves_nothing_else(motion) -> None:
+    restored = restore_thorax(motion)
+    # Mid-hip to mid-shoulder: CMU 09, 131, 135 and HDM05 bd, bk, dg of the sample have 0.46-0.53 m on average.
+    assert _torso_m(motion).mean() < 0.42
+    assert 0.46 < _torso_m(restored).mean() < 0.53
+    # The spine grows by one bone of half the release's two, along itself.
+    before, after = _length(motion, "upper_torso", "root"), _length(restored, "upper_torso", "root")
+    np.testing.assert_allclose(after - before, np.median(before) / 2, rtol=1e-12)
+    spine = lambda m: (_joint(m, "upper_torso") - _joint(m, "root")) / _length(m, "upper_torso", "root")[:, None]
+    np.testing.assert_allclose(spine(restored), spine(motion), atol=1e-12)
+    # Every other bone keeps its length, and the joints below the spine do not move.
+    for child, parent in enumerate(PARENTS):
+        if parent >= 0 and JOINT_NAMES[child] != "upper_torso":
+            np.testing.assert_allclose(_length(restored, JOINT_NAMES[child], JOINT_NAMES[parent]),
+                                       _length(motion, JOINT_NAMES[child], JOINT_NAMES[parent]), atol=1e-12)  # fmt: skip
+    lower = [i for i, n in enumerate(JOINT_NAMES) if n not in UPPER_BODY]
+    np.testing.assert_array_equal(restored.positions_m[:, lower], motion.positions_m[:, lower])
 
 
 def test_dropped_column_is_the_mid_neck_and_head_is_the_skull_base(motion) -> None:
