@@ -9,10 +9,11 @@ Search, for a query q with mask S:
    search against the nlist centroids. A bank row close to q on S lies in a cell whose centroid is
    close to it on all joints, hence close to q on S;
 2. scan: within each probed cell, the exact masked cosine of every row (the same table trick and
-   GEMM as the blas engine), best k per (query, cell). Full-body queries need no normaliser (prepared
-   rows have unit norm); partial ones share one per (cell, mask), from the cell's transposed tables
-   (prepared.joint_tables: one small GEMM for all the masks of the cell);
-3. merge the nprobe x k candidates per query and recompute their distances exactly.
+   GEMM as the blas engine). Full-body queries need no normaliser (prepared rows have unit norm);
+   partial ones share one per (cell, mask), from the cell's transposed tables (prepared.joint_tables:
+   one small GEMM for all the masks of the cell). The nearest cell gives each query its best k rows;
+   in the other cells only rows above the k-th of those can count, and a comparison finds them;
+3. the best k of those per query, their distances recomputed exactly.
 Queries go through in blocks (query_block_rows, default 16384) so memory stays bounded.
 The answer is exact whenever the true neighbours lie in the probed cells; misses come from step 1
 only. Measure recall against an exact engine (bench/bench_search.py) when changing nlist/nprobe.
@@ -124,8 +125,12 @@ class IvfMaskedIndex:
     ) -> npt.NDArray[np.int64]:
         """Best k rows (Q, k) int64 of each query within its probed cells, unsorted (-1: none).
 
-        Each cell contributes its best k_cell rows per query: k_cell = k (the caller's) suffices for
-        the near-tie margin, which the nprobe x k_cell candidates of all cells already cover.
+        Two passes. The first scans each query's nearest cell and keeps its best k rows: their k-th
+        score is a bar that every row of the answer clears. The second scans the other probed cells
+        and keeps only the rows above that bar, found by one comparison per score (a selection over
+        every score cost several times the GEMM that made it). A cell's rows above the bar, when more
+        than k_cell for one query, are cut to its best k_cell (k_cell = k, the caller's, suffices for
+        the near-tie margin, which the candidates of all cells already cover).
         """
         # Full-body queries first, then the others by mask: within a cell, the queries that need a
         # normaliser are then one slice, and those of one mask are contiguous.
@@ -139,23 +144,49 @@ class IvfMaskedIndex:
         cells = np.take_along_axis(cells, np.argsort(-cosines, axis=1, kind="stable"), axis=1)  # nearest first
         probes = np.where(np.arange(queries.num_queries) < num_full, nprobe_full, nprobe)
         cells[np.arange(widest) >= probes[:, None]] = -1  # not scanned
-        # Step 2: every (query, probe) pair gets its own k slots, so cells can be scanned in any
-        # order (and in parallel) with no merging between them.
-        cand_scores = np.full((queries.num_queries, widest, k_cell), -np.inf, dtype=np.float32)
-        cand_ids = np.full((queries.num_queries, widest, k_cell), -1, dtype=np.int64)
+        query_xy = split_xy(queries.qbar)
+        # Step 2a: the nearest cell of every query, its best k rows, and the bar they set.
+        first_q, first_ids, first_scores = self._scan(queries, query_xy, num_full, cells[:, :1], k, None)
+        by_query = np.argsort(first_q, kind="stable")
+        found = np.full((queries.num_queries, k), -np.inf, dtype=np.float32)
+        found[first_q[by_query], _rank_within(first_q[by_query])] = first_scores[by_query]
+        bar = found.min(axis=1)  # -inf while a query has fewer than k rows
+        # Step 2b: the other probed cells, only rows above the bar.
+        more_q, more_ids, more_scores = self._scan(queries, query_xy, num_full, cells[:, 1:], k_cell, bar)
+        # Step 3: best k per query of both passes.
+        q = np.concatenate([first_q, more_q])
+        ids = np.concatenate([first_ids, more_ids])
+        scores = np.concatenate([first_scores, more_scores])
+        best = np.lexsort((-scores, q))
+        q, ids = q[best], ids[best]
+        rank = _rank_within(q)
+        keep = rank < k
+        out = np.full((queries.num_queries, k), -1, dtype=np.int64)
+        out[order[q[keep]], rank[keep]] = ids[keep]
+        return out
+
+    def _scan(
+        self,
+        queries: QueryBatch,
+        query_xy: npt.NDArray[np.float32],
+        num_full: int,
+        cells: npt.NDArray[np.int64],
+        k_cell: int,
+        bar: npt.NDArray[np.float32] | None,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Scan the cells (Q, P) of each query (-1: none): per (query, cell) its best k_cell rows, of
+        those above bar (Q,) when given. Returns flat (query, bank row id, score) triples, any order."""
         flat = cells.reshape(-1)
+        width = cells.shape[1]
         pairs_by_cell = np.argsort(flat, kind="stable")  # stable: each cell's queries stay in order
         bounds = np.searchsorted(flat[pairs_by_cell], np.arange(self.nlist + 1))
-        work = [(c, pairs_by_cell[bounds[c] : bounds[c + 1]]) for c in range(self.nlist) if bounds[c + 1] > bounds[c]]
-        query_xy = split_xy(queries.qbar)
+        work = [(c, pairs_by_cell[bounds[c] : bounds[c + 1]] // width) for c in range(self.nlist) if bounds[c + 1] > bounds[c]]
+        parts: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
 
         def scan(chunk: list[tuple[int, npt.NDArray[np.intp]]]) -> None:
-            for cell, pairs in chunk:
-                rows = pairs // widest
-                found, cols = self._scan_cell(queries, query_xy, num_full, cell, rows, k_cell)
-                slots = pairs % widest
-                cand_scores[rows, slots, : found.shape[1]] = found
-                cand_ids[rows, slots, : found.shape[1]] = self.row_ids[self.cell_start[cell] + cols]
+            for cell, rows in chunk:
+                r, cols, found = self._scan_cell(queries, query_xy, num_full, cell, rows, k_cell, bar)
+                parts.append((rows[r], self.row_ids[self.cell_start[cell] + cols], found))  # list.append is atomic
 
         threads = min(cpu_threads(self.config.threads), len(work)) or 1
         with single_threaded_blas():
@@ -164,14 +195,11 @@ class IvfMaskedIndex:
             else:
                 with ThreadPoolExecutor(max_workers=threads) as pool:
                     list(pool.map(scan, [work[i::threads] for i in range(threads)]))
-        # Step 3: best k of the widest x k_cell candidates of each query.
-        flat_scores = cand_scores.reshape(queries.num_queries, -1)
-        keep, kept_scores = top_k(flat_scores, k)
-        ids = np.take_along_axis(cand_ids.reshape(queries.num_queries, -1), keep, axis=1)
-        ids = np.where(np.isneginf(kept_scores), -1, ids)
-        out = np.empty_like(ids)
-        out[order] = ids
-        return out
+        if not parts:
+            return np.zeros(0, np.intp), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        q, ids, scores = (np.concatenate(a) for a in zip(*parts))
+        finite = np.isfinite(scores)
+        return q[finite], ids[finite], scores[finite]
 
     def _scan_cell(
         self,
@@ -181,9 +209,11 @@ class IvfMaskedIndex:
         cell: int,
         rows: npt.NDArray[np.intp],
         k: int,
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.intp]]:
-        """Exact masked top-k cosines (R, <=k) and their columns in the cell, for the queries `rows`
-        (ascending; rows < num_full are the full-body ones, as _candidates sorts them)."""
+        bar: npt.NDArray[np.float32] | None,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+        """Exact masked cosines in the cell for the queries `rows` (ascending; rows < num_full are the
+        full-body ones, as _candidates sorts them): per query its best k, of those above bar[query]
+        when bar is given. Returns flat (index into rows, column in the cell, cosine) triples."""
         lo, hi = self.cell_start[cell], self.cell_start[cell + 1]
         j = queries.num_joints
         tables = self.tables[:, lo:hi]
@@ -204,8 +234,26 @@ class IvfMaskedIndex:
             partial *= inv_spread[local]
             if degenerate.any():
                 partial[degenerate[local]] = -np.inf
-        cols, found = top_k(scores, k)
-        return found, cols
+        if bar is None:
+            cols, found = top_k(scores, k)
+            return np.repeat(np.arange(len(rows)), cols.shape[1]), cols.reshape(-1), found.reshape(-1)
+        # flatnonzero, then divmod: 2D np.nonzero took 15x longer, and was most of the scan.
+        r, cols = np.divmod(np.flatnonzero(scores > bar[rows][:, None]), scores.shape[1])
+        crowded = np.bincount(r, minlength=len(rows)) > k  # more than k above the bar: only their best k count
+        if crowded.any():
+            r, cols = r[~crowded[r]], cols[~crowded[r]]
+            dense = np.flatnonzero(crowded)
+            dense_cols, _ = top_k(scores[dense], k)
+            r = np.concatenate([r, np.repeat(dense, dense_cols.shape[1])])
+            cols = np.concatenate([cols, dense_cols.reshape(-1)])
+        return r, cols, scores[r, cols]
+
+
+def _rank_within(sorted_keys: npt.NDArray[np.integer]) -> npt.NDArray[np.intp]:
+    """0, 1, 2, ... within each run of equal keys of a sorted array (the rank of each entry in its group)."""
+    n = len(sorted_keys)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if n else np.zeros(0, np.intp)
+    return np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
 
 
 def default_nlist(num_rows: int) -> int:
