@@ -33,11 +33,11 @@ def _make_command(dataset: str):  # noqa: ANN202 -- a Typer command function
         engine: Annotated[SearchEngine, typer.Option(help="Search engine (faiss-ivf is approximate; auto: torch on a GPU, else blas).")] = "auto",
         k: Annotated[int, typer.Option(min=1, help="Matches kept per person (fused-fit, topk-mean, spread, error estimate).")] = 20,
         label_mode: Annotated[str, typer.Option(help="Pseudo-3D: lifted-fit (best measured: a network trained on the bank, the prior of a fit to the "
-                                                            "annotated joints; trained once per bank and dataset, 6-7.5 minutes on 2 cores, then stored "
+                                                            "annotated joints; trained once per bank and dataset, 12-13 minutes on 2 cores, then stored "
                                                             "beside the bank) | fused-fit (the same fit, the fused matches as prior) | top1 (the paper) | "
                                                             "topk-mean | depth-transfer. BENCHMARKS.md compares them.")] = "lifted-fit",
         lifter_steps: Annotated[Optional[int], typer.Option(min=4, help="lifted-fit: training batches of 512 of the network "
-                                                                        "(default: posebank.annotate.lifter.LifterConfig's, 9600; the README's demo uses 4800).")] = None,
+                                                                        "(default: posebank.annotate.lifter.LifterConfig's, 19200; the README's demo uses 4800).")] = None,
         images_root: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False, resolve_path=True,
                                                             help="Images folder the file's image names are relative to: read for image sizes the file lacks, "
                                                                  "and recorded in the shards so that train/evaluate find the images without --images-root.")] = None,  # fmt: skip

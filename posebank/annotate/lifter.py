@@ -53,9 +53,9 @@ class LifterConfig:
     width: int = 1024  # hidden units per layer
     hidden_layers: int = 2
     dropout: float = 0.1  # 0.2 gave 0.6 mm more MPJPE on held-out subjects (BENCHMARKS.md)
-    # Batches: 6-7.5 minutes on 2 CPU cores. With limb mixing 9600 gave 1.2 mm less error than 4800 (1600 gave
-    # 2-3 mm more), BENCHMARKS.md.
-    steps: int = 9600
+    # Batches: 12-13 minutes on 2 CPU cores, once per bank and dataset. 19200 gave 1 mm less MPJPE and 0.7-1 mm less
+    # aligned error than 9600 on both seeds of bench_pseudo_gt, as 9600 gave 1.2 mm less than 4800 (BENCHMARKS.md).
+    steps: int = 19200
     batch_size: int = 512
     lr: float = 1e-3  # AdamW, one-cycle schedule
     weight_decay: float = 1e-4
