@@ -17,6 +17,7 @@ def test_scanning_every_cell_is_exact(query_block_rows: int | None) -> None:
     config = SearchConfig(
         ivf_nlist=16, ivf_nprobe=16, ivf_nprobe_full=16, ivf_niter=4, query_block_rows=query_block_rows
     )
+    # k = 1, 3: most cells hold more than k rows above the bar of the nearest cell, and keep their best k;
     # k = 300 is more than a cell holds (~125 rows): no query's nearest cell sets a bar for the others.
     for k in (1, 3, 300):
         ref_d, ref_i = masked_knn(bank, queries, masks, k + 1, engine="numpy")
