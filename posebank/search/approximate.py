@@ -147,10 +147,9 @@ class IvfMaskedIndex:
         query_xy = split_xy(queries.qbar)
         # Step 2a: the nearest cell of every query, its best k rows, and the bar they set.
         first_q, first_ids, first_scores = self._scan(queries, query_xy, num_full, cells[:, :1], k, None)
-        by_query = np.argsort(first_q, kind="stable")
-        found = np.full((queries.num_queries, k), -np.inf, dtype=np.float32)
-        found[first_q[by_query], _rank_within(first_q[by_query])] = first_scores[by_query]
-        bar = found.min(axis=1)  # -inf while a query has fewer than k rows
+        bar = np.full(queries.num_queries, np.inf, dtype=np.float32)
+        np.minimum.at(bar, first_q, first_scores)  # the k-th best: each query has at most k rows here
+        bar[np.bincount(first_q, minlength=queries.num_queries) < k] = -np.inf  # fewer than k rows: no bar
         # Step 2b: the other probed cells, only rows above the bar.
         more_q, more_ids, more_scores = self._scan(queries, query_xy, num_full, cells[:, 1:], k_cell, bar)
         # Step 3: best k per query of both passes.
@@ -241,7 +240,8 @@ class IvfMaskedIndex:
         r, cols = np.divmod(np.flatnonzero(scores > bar[rows][:, None]), scores.shape[1])
         crowded = np.bincount(r, minlength=len(rows)) > k  # more than k above the bar: only their best k count
         if crowded.any():
-            r, cols = r[~crowded[r]], cols[~crowded[r]]
+            sparse = ~crowded[r]
+            r, cols = r[sparse], cols[sparse]
             dense = np.flatnonzero(crowded)
             dense_cols, _ = top_k(scores[dense], k)
             r = np.concatenate([r, np.repeat(dense, dense_cols.shape[1])])
