@@ -185,6 +185,8 @@ def search_bank_sets(
                 )
                 tally.add(hi - lo)
     return [Matches(d, i) for d, i in best]
+
+
 def search_bank(
     bank: Bank,
     queries_2d: npt.NDArray[np.floating],
