@@ -150,7 +150,7 @@ def match_people(
         query, mask = pose_2d[matchable], visible[matchable]
         flip = list(bank.skeleton.flip_permutation)
         found, swapped = search_bank_sets(
-            bank, [QuerySet(query, mask, k), QuerySet(query[:, flip], mask[:, flip], 1)], config=search,
+            bank, [QuerySet(query, mask, k), QuerySet(query[:, flip], mask[:, flip], 1, check=True)], config=search,
             block_rows=bank_block_rows, memory_bytes=memory_gb * 2**30, progress=progress, content_sha256=content_sha256,
             description=f"searching {len(query)} people x2 (mirrored)",
         )  # fmt: skip

@@ -54,11 +54,15 @@ class Matches:
 
 @dataclass(frozen=True)
 class QuerySet:
-    """One set of queries for search_bank_sets: (Q, J, 2) poses (any units), (Q, J) bool masks, k."""
+    """One set of queries for search_bank_sets: (Q, J, 2) poses (any units), (Q, J) bool masks, k.
+
+    `check`: the set is searched only to check a match (annotate's left/right check), so faiss-ivf scans
+    SearchConfig.ivf_nprobe_check cells per query (half for full-body ones); exact engines ignore it."""
 
     queries_2d: npt.NDArray[np.floating]
     masks: npt.NDArray[np.bool_]
     k: int
+    check: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def search_bank_sets(
             kk = min(sets[i].k, searcher.num_rows)
             for lo in range(0, batches[i].num_queries, QUERY_CHUNK):
                 hi = min(lo + QUERY_CHUNK, batches[i].num_queries)
-                d, rows = searcher.search(batches[i].subset(slice(lo, hi)), kk, config)
+                d, rows = searcher.search(batches[i].subset(slice(lo, hi)), kk, config, check=sets[i].check)
                 rows = np.where(rows >= 0, rows + start, -1)  # block-local rows become global ones
                 best[i][0][lo:hi], best[i][1][lo:hi] = merge_topk(
                     best[i][0][lo:hi], best[i][1][lo:hi], d, rows, sets[i].k
@@ -218,7 +222,7 @@ class _ExactBlock:
         self.prepared = prepared
         self.num_rows = prepared.num_rows
 
-    def search(self, queries: QueryBatch, k: int, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: QueryBatch, k: int, config: SearchConfig, check: bool = False) -> tuple[np.ndarray, np.ndarray]:
         return search_prepared(self.prepared, queries, k, config)
 
 
@@ -229,7 +233,10 @@ class _IvfBlock:
         self.index = index
         self.num_rows = index.bank.num_rows
 
-    def search(self, queries: QueryBatch, k: int, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: QueryBatch, k: int, config: SearchConfig, check: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        if check:
+            probes = config.ivf_nprobe_check
+            return self.index.search_batch(queries, k, nprobe=probes, nprobe_full=max(1, probes // 2))
         return self.index.search_batch(queries, k)
 
 

@@ -30,6 +30,9 @@ class SearchConfig:
     # samples with the 1,500 MPII people, 16 / 40 gave recall@1 0.988, 24 / 48 0.996 for 8% more CPU (BENCHMARKS.md).
     ivf_nprobe: int = 48  # faiss-ivf: cells per partial-mask query
     ivf_nprobe_full: int = 24  # faiss-ivf: cells per full-body query (fewer suffice)
+    # faiss-ivf: cells per query of a set searched only to check a match, not to label (annotate's left/right
+    # check; full-body queries scan half as many). 24: the same 25 flags as exact on the MPII sample (BENCHMARKS.md).
+    ivf_nprobe_check: int = 24
     ivf_train_rows: int = 131072  # faiss-ivf: rows sampled for k-means (faiss keeps <= 256 per cell)
     ivf_niter: int = 12  # faiss-ivf: k-means iterations
     seed: int = 0  # faiss-ivf: k-means and sampling seed
@@ -49,7 +52,7 @@ class SearchConfig:
             raise ValueError(f"threads must be >= 1 (or None), got {self.threads}")
         if not 0.0 < self.degenerate_eps < 1.0:
             raise ValueError(f"degenerate_eps must be in (0, 1), got {self.degenerate_eps}")
-        for name in ("ivf_nlist", "ivf_nprobe", "ivf_nprobe_full", "ivf_train_rows", "ivf_niter"):
+        for name in ("ivf_nlist", "ivf_nprobe", "ivf_nprobe_full", "ivf_nprobe_check", "ivf_train_rows", "ivf_niter"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

@@ -133,11 +133,12 @@ def test_engines_agree_on_real_annotations(bank_dir: Path, shared_data: Path, tm
     ref = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, label_mode="fused-fit", search=SearchConfig(engine="numpy"))
     top2 = search_bank(bank, canon.pose_2d[sel], canon.visible[sel], 2, config=SearchConfig(engine="numpy"))
     distinct = top2.distances[:, 1] - top2.distances[:, 0] > 1e-5  # ties aside
-    every_cell = dict(ivf_nprobe=1 << 20, ivf_nprobe_full=1 << 20)  # faiss-ivf scanning every cell is exact
+    every_cell = dict(ivf_nprobe=1 << 20, ivf_nprobe_full=1 << 20, ivf_nprobe_check=1 << 20)  # every cell: exact
     for engine, extra in (("blas", {}), ("torch", {}), ("faiss", {}), ("faiss-ivf", every_cell)):
         search = SearchConfig(engine=engine, **extra)
         got = label_people(bank, canon.pose_2d[sel], canon.visible[sel], k=2, label_mode="fused-fit", search=search)
         np.testing.assert_allclose(got.match_distance, ref.match_distance, atol=1e-4)
+        np.testing.assert_allclose(got.swapped_distance, ref.swapped_distance, atol=1e-4)  # the left/right check
         np.testing.assert_array_equal(got.match_pose_id[distinct], ref.match_pose_id[distinct])
         np.testing.assert_array_equal(got.match_view_id[distinct], ref.match_view_id[distinct])
 

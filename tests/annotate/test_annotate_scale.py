@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from posebank.annotate import AnnotateConfig, LifterConfig, annotate, label_people
-from posebank.annotate.matching import BankRows, block_rows_for_memory, iter_bank_blocks, open_bank_rows, search_bank
+from posebank.annotate.matching import (
+    BankRows, QuerySet, block_rows_for_memory, iter_bank_blocks, open_bank_rows, search_bank, search_bank_sets,
+)  # fmt: skip
 from posebank.bank import open_bank
 from posebank.bank.build import build_bank
 from posebank.config import BankConfig, ViewConfig
@@ -104,6 +107,25 @@ def test_small_bank_blocks_give_the_same_matches(bank_dir: Path) -> None:
     assert 50_000 < block_rows_for_memory(0.1 * 2**30, 13, "faiss-ivf") < block_rows_for_memory(0.1 * 2**30, 13, "blas")
     with pytest.raises(ValueError, match="memory budget"):
         block_rows_for_memory(2**19, 13, "blas")
+
+
+def test_a_check_set_scans_ivf_nprobe_check_cells(bank_dir: Path) -> None:
+    """annotate's left/right check asks only whether a much better match exists: faiss-ivf scans
+    SearchConfig.ivf_nprobe_check cells for it (half for full-body queries), exact engines everything."""
+    bank = open_bank(bank_dir)
+    canon = to_canonical_2d(read_annotations("mpii", MPII_H5))
+    sel = canon.visible[:300].sum(1) >= 3
+    q, m = canon.pose_2d[:300][sel], canon.visible[:300][sel]
+    ivf = SearchConfig(engine="faiss-ivf", ivf_nlist=32, ivf_nprobe=32, ivf_nprobe_full=32, ivf_nprobe_check=2)
+    checked, labelled = search_bank_sets(bank, [QuerySet(q, m, 1, check=True), QuerySet(q, m, 1)], config=ivf,
+                                         store_index=False)  # fmt: skip
+    narrow = search_bank(bank, q, m, 1, config=replace(ivf, ivf_nprobe=2, ivf_nprobe_full=1))
+    exact = search_bank(bank, q, m, 1, config=SearchConfig(engine="blas"))
+    np.testing.assert_array_equal(checked.distances, narrow.distances)  # 2 cells (1 for full bodies), not 32
+    np.testing.assert_allclose(labelled.distances, exact.distances, atol=1e-5)  # every cell: exact
+    assert (checked.distances >= labelled.distances - 1e-6).all() and (checked.distances > labelled.distances + 1e-6).any()
+    blas = search_bank_sets(bank, [QuerySet(q, m, 1, check=True)], config=SearchConfig(engine="blas"))[0]
+    np.testing.assert_array_equal(blas.distances, exact.distances)
 
 
 def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
