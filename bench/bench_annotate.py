@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import SQ_TIE, baseline_per_mask  # noqa: E402 -- the sibling script: one baseline
 from machine import emit_json, machine_description, round_or_none, run_measured  # noqa: E402
 
-from posebank.annotate import AnnotateConfig, annotate  # noqa: E402
+from posebank.annotate import FLAG_SWAP, AnnotateConfig, annotate  # noqa: E402
 from posebank.bank import open_bank  # noqa: E402
 from posebank.bank.build import build_bank  # noqa: E402
 from posebank.config import BankConfig, ViewConfig  # noqa: E402
@@ -92,6 +92,12 @@ def top1_distances(out: Path) -> np.ndarray:
     d = [np.array([np.nan if v is None else v for v in read_table(f, columns=["match_distance"]).column(0).to_pylist()])
          for f in files]  # fmt: skip
     return np.concatenate(d)
+
+
+def swap_flags(out: Path) -> np.ndarray:
+    """(people,) bool: the left_right_swap flag of every person of an annotate output, in file order."""
+    files = sorted((out / "annotations").glob("part-*.parquet"))
+    return np.array([FLAG_SWAP in f for p in files for f in read_table(p, columns=["flags"]).column(0).to_pylist()])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,8 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     d = top1_distances(Path(ivf.out))
     matched = np.isfinite(exact_d)
     hit = d[matched].astype(np.float64) ** 2 <= exact_d[matched].astype(np.float64) ** 2 + SQ_TIE
-    rows["faiss-ivf, reuse (stored index)"] = {"seconds": wall, "cpu_seconds": cpu, "recall_at_1": float(hit.mean())}
-    print(f"# faiss-ivf {wall:.2f} s, recall@1 {hit.mean():.4f}", file=sys.stderr, flush=True)
+    # The left/right check scans fewer cells (SearchConfig.ivf_nprobe_check): its flags against exact's.
+    flags_exact, flags_ivf = swap_flags(Path(exact.out)), swap_flags(Path(ivf.out))
+    rows["faiss-ivf, reuse (stored index)"] = {
+        "seconds": wall, "cpu_seconds": cpu, "recall_at_1": float(hit.mean()), "swap_flags": int(flags_ivf.sum()),
+        "swap_flags_exact": int(flags_exact.sum()), "swap_flags_differing": int((flags_ivf != flags_exact).sum()),
+    }  # fmt: skip
+    print(f"# faiss-ivf {wall:.2f} s, recall@1 {hit.mean():.4f}, swap flags {flags_ivf.sum()} (exact {flags_exact.sum()}, "
+          f"{(flags_ivf != flags_exact).sum()} differ)", file=sys.stderr, flush=True)  # fmt: skip
 
     cli = REPO / ".venv" / "bin" / "posebank"
     for engine in ("blas", "faiss-ivf"):
