@@ -119,7 +119,8 @@ def test_a_check_set_scans_ivf_nprobe_check_cells(bank_dir: Path) -> None:
     ivf = SearchConfig(engine="faiss-ivf", ivf_nlist=32, ivf_nprobe=32, ivf_nprobe_full=32, ivf_nprobe_check=2)
     checked, labelled = search_bank_sets(bank, [QuerySet(q, m, 1, check=True), QuerySet(q, m, 1)], config=ivf,
                                          store_index=False)  # fmt: skip
-    narrow = search_bank(bank, q, m, 1, config=replace(ivf, ivf_nprobe=2, ivf_nprobe_full=1))
+    narrow = search_bank_sets(bank, [QuerySet(q, m, 1)], config=replace(ivf, ivf_nprobe=2, ivf_nprobe_full=1),
+                              store_index=False)[0]  # fmt: skip
     exact = search_bank(bank, q, m, 1, config=SearchConfig(engine="blas"))
     np.testing.assert_array_equal(checked.distances, narrow.distances)  # 2 cells (1 for full bodies), not 32
     np.testing.assert_allclose(labelled.distances, exact.distances, atol=1e-5)  # every cell: exact
