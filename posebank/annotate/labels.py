@@ -304,7 +304,7 @@ def fit_to_annotation(
     diag = np.full((q, j, 3), 1.0 / sigma_prior**2)
     diag[..., :2] += m[..., None] / sigma_2d**2
     inv_diag = 1.0 / diag.reshape(q, 3 * j)
-    ones = np.arange(len(bones))
+    bone_diagonal = np.arange(len(bones))  # the diagonal of the B x B system
     # Batched matmul, not einsum: einsum's unoptimised loops took half the labelling time (BENCHMARKS.md).
     for _ in range(iterations):
         d = np.matmul(incidence, x)  # (Q, B, 3)
@@ -319,7 +319,7 @@ def fit_to_annotation(
         # where h is 3J x 3J: the same step (to 1e-13), the fit in a third of the time at 1,500 people (BENCHMARKS.md).
         g_inv_diag = g * inv_diag[:, None, :]
         s = np.matmul(g_inv_diag, g.transpose(0, 2, 1))
-        s[:, ones, ones] += 1.0
+        s[:, bone_diagonal, bone_diagonal] += 1.0
         y = np.linalg.solve(s, np.matmul(g_inv_diag, grad[..., None]))
         step = inv_diag * grad - np.matmul(g_inv_diag.transpose(0, 2, 1), y)[..., 0]
         x = x - step.reshape(q, j, 3)

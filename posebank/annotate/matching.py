@@ -235,8 +235,8 @@ class _IvfBlock:
         self.num_rows = index.bank.num_rows
 
     def search(self, queries: QueryBatch, k: int, config: SearchConfig, check: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        if check:
-            probes = config.ivf_nprobe_check
+        if check:  # the index searches with its own config (the caller's, as built or loaded), as below
+            probes = self.index.config.ivf_nprobe_check
             return self.index.search_batch(queries, k, nprobe=probes, nprobe_full=max(1, probes // 2))
         return self.index.search_batch(queries, k)
 
