@@ -41,14 +41,15 @@ def emit_json(result: dict[str, Any], path: Path | None) -> None:
         path.write_text(text + "\n", encoding="utf-8")
 
 
-def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Run `cmd` in a fresh process: its wall seconds, user + system CPU seconds and peak resident memory
-    (GiB), from wait4 (this child's own usage), and the last line it printed. Raises when it fails."""
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `cmd` in a fresh process (environment `env`, default this one's): its wall seconds, user + system CPU
+    seconds and peak resident memory (GiB), from wait4 (this child's own usage), and the last line it printed.
+    Raises when it fails."""
     import tempfile
 
     with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
         t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f)  # files, not pipes: wait4 then reaps it
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env)  # files, not pipes: wait4 then reaps it
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
         proc.returncode = code = os.waitstatus_to_exitcode(status)

@@ -149,9 +149,11 @@ def masked_centre_scale(
         centre: (..., 2) float64, the mean of the masked joints (0 when there are none).
         scale: (...) float64, the Frobenius norm of the centred masked joints (0 when none or all equal).
     """
-    m = np.asarray(mask, dtype=bool)[..., None]
-    x = np.where(m, np.asarray(poses_2d, dtype=np.float64), 0.0)
-    count = np.maximum(m.sum(axis=-2), 1)
-    centre = x.sum(axis=-2) / count
-    centred = np.where(m, x - centre[..., None, :], 0.0)
-    return centre, np.sqrt((centred**2).sum(axis=(-2, -1)))
+    m = np.asarray(mask, dtype=bool)
+    x = np.where(m[..., None], np.asarray(poses_2d, dtype=np.float64), 0.0)
+    # Sums over the joints as (1, J) x (J, 2) products and a dot over the flattened joints: numpy's
+    # reductions over a middle axis this short are slow (1.5x the whole function on (1500, 20, 13, 2)).
+    count = np.maximum(m.sum(axis=-1), 1)[..., None]
+    centre = np.matmul(m[..., None, :].astype(np.float64), x)[..., 0, :] / count
+    centred = np.where(m[..., None], x - centre[..., None, :], 0.0).reshape(*x.shape[:-2], 2 * x.shape[-2])
+    return centre, np.sqrt(np.einsum("...i,...i->...", centred, centred))

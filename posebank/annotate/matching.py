@@ -162,34 +162,36 @@ def search_bank_sets(
     if block_rows is None:
         block_rows = block_rows_for_memory(memory_bytes, bank.skeleton.num_joints, engine)
     n = bank.num_rows
-    best = [(np.full((len(s.queries_2d), s.k), np.inf, np.float32), np.full((len(s.queries_2d), s.k), -1, np.int64))
-            for s in sets]  # fmt: skip
-    active = [i for i, s in enumerate(sets) if len(s.queries_2d)]
-    if not active or n == 0:
-        return [Matches(d, i) for d, i in best]
-    j = bank.skeleton.num_joints
-    batches = {i: prepare_queries(sets[i].queries_2d, sets[i].masks, j) for i in active}
+    sizes = [len(s.queries_2d) for s in sets]
+    if not sum(sizes) or n == 0:
+        return [Matches(np.full((q, s.k), np.inf, np.float32), np.full((q, s.k), -1, np.int64)) for q, s in zip(sizes, sets)]
+    # All sets in one batch, searched for the largest k: each block is scored once for every query (annotate's
+    # left/right check shares the match's masks, normalisers and GEMMs, and faiss-ivf's cells); each set then
+    # keeps its own k of the result (a set's k best are the first k of its larger list, ties aside).
+    k = max(s.k for s in sets)
+    queries = prepare_queries(np.concatenate([np.asarray(s.queries_2d, np.float64).reshape(len(s.queries_2d), -1)
+                                              for s in sets]),
+                              np.concatenate([np.asarray(s.masks).reshape(len(s.masks), -1) for s in sets]),
+                              bank.skeleton.num_joints)  # fmt: skip
+    check, wanted = np.repeat([s.check for s in sets], sizes), np.repeat([s.k for s in sets], sizes)
+    distances, rows_all = np.full((queries.num_queries, k), np.inf, np.float32), np.full((queries.num_queries, k), -1, np.int64)
     total = -(-n // block_rows)
     if engine == "faiss-ivf":
         blocks = _ivf_blocks(bank, block_rows, config, content_sha256, store_index)
     else:
         prepared = _prepared_blocks(bank, block_rows, config.degenerate_eps, content_sha256, store_index)
         blocks = ((start, _ExactBlock(block)) for start, block in prepared)
-    people = sum(len(sets[i].queries_2d) for i in active)
     blocks_text = f"{total} bank block" + ("s" if total > 1 else "")
-    tally = Tally(progress or no_progress, f"{description}, {blocks_text}", people * total)
+    tally = Tally(progress or no_progress, f"{description}, {blocks_text}", queries.num_queries * total)
     for start, searcher in blocks:
-        for i in active:
-            kk = min(sets[i].k, searcher.num_rows)
-            for lo in range(0, batches[i].num_queries, QUERY_CHUNK):
-                hi = min(lo + QUERY_CHUNK, batches[i].num_queries)
-                d, rows = searcher.search(batches[i].subset(slice(lo, hi)), kk, config, check=sets[i].check)
-                rows = np.where(rows >= 0, rows + start, -1)  # block-local rows become global ones
-                best[i][0][lo:hi], best[i][1][lo:hi] = merge_topk(
-                    best[i][0][lo:hi], best[i][1][lo:hi], d, rows, sets[i].k
-                )
-                tally.add(hi - lo)
-    return [Matches(d, i) for d, i in best]
+        for lo in range(0, queries.num_queries, QUERY_CHUNK):
+            sl = slice(lo, min(lo + QUERY_CHUNK, queries.num_queries))
+            d, rows = searcher.search(queries.subset(sl), min(k, searcher.num_rows), config, check[sl], wanted[sl])
+            rows = np.where(rows >= 0, rows + start, -1)  # block-local rows become global ones
+            distances[sl], rows_all[sl] = merge_topk(distances[sl], rows_all[sl], d, rows, k)
+            tally.add(sl.stop - sl.start)
+    bounds = np.cumsum([0, *sizes])
+    return [Matches(distances[a:b, : s.k], rows_all[a:b, : s.k]) for a, b, s in zip(bounds[:-1], bounds[1:], sets)]
 
 
 def search_bank(
@@ -223,8 +225,9 @@ class _ExactBlock:
         self.prepared = prepared
         self.num_rows = prepared.num_rows
 
-    def search(self, queries: QueryBatch, k: int, config: SearchConfig, check: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        return search_prepared(self.prepared, queries, k, config)
+    def search(self, queries: QueryBatch, k: int, config: SearchConfig, check: npt.NDArray[np.bool_],
+               wanted: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        return search_prepared(self.prepared, queries, k, config)  # exact: k for every query costs no more
 
 
 class _IvfBlock:
@@ -234,11 +237,15 @@ class _IvfBlock:
         self.index = index
         self.num_rows = index.bank.num_rows
 
-    def search(self, queries: QueryBatch, k: int, config: SearchConfig, check: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        if check:  # the index searches with its own config (the caller's, as built or loaded), as below
-            probes = self.index.config.ivf_nprobe_check
-            return self.index.search_batch(queries, k, nprobe=probes, nprobe_full=max(1, probes // 2))
-        return self.index.search_batch(queries, k)
+    def search(self, queries: QueryBatch, k: int, config: SearchConfig, check: npt.NDArray[np.bool_],
+               wanted: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """check (Q,): the queries of a `check` set scan ivf_nprobe_check cells (half if full-body); wanted
+        (Q,): each query's own k (its set's). The index searches with its own config (the caller's, as built
+        or loaded)."""
+        c = self.index.config
+        return self.index.search_batch(queries, k, nprobe=np.where(check, c.ivf_nprobe_check, c.ivf_nprobe),
+                                       nprobe_full=np.where(check, max(1, c.ivf_nprobe_check // 2), c.ivf_nprobe_full),
+                                       k_query=wanted)  # fmt: skip
 
 
 def _prepared_blocks(

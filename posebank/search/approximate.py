@@ -90,13 +90,13 @@ class IvfMaskedIndex:
         masks: npt.ArrayLike,
         k: int = 1,
         *,
-        nprobe: int | None = None,
-        nprobe_full: int | None = None,
+        nprobe: int | npt.ArrayLike | None = None,
+        nprobe_full: int | npt.ArrayLike | None = None,
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Approximate masked kNN: same inputs and outputs as posebank.search.masked_knn.
 
         nprobe, nprobe_full: cells scanned per partial-mask / full-body query (defaults: config
-        ivf_nprobe, ivf_nprobe_full); more is slower and closer to exact.
+        ivf_nprobe, ivf_nprobe_full), one number or one per query (Q,); more is slower and closer to exact.
         """
         if not 1 <= k <= self.bank.num_rows:
             raise ValueError(f"k must be in [1, N={self.bank.num_rows}], got {k}")
@@ -104,26 +104,54 @@ class IvfMaskedIndex:
         return self.search_batch(queries, k, nprobe=nprobe, nprobe_full=nprobe_full)
 
     def search_batch(
-        self, queries: QueryBatch, k: int, *, nprobe: int | None = None, nprobe_full: int | None = None
+        self,
+        queries: QueryBatch,
+        k: int,
+        *,
+        nprobe: int | npt.ArrayLike | None = None,
+        nprobe_full: int | npt.ArrayLike | None = None,
+        k_query: npt.ArrayLike | None = None,
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """search() on an already validated QueryBatch."""
+        """search() on an already validated QueryBatch. k_query (Q,): each query's own k (<= k), when
+        queries of several k share the call; the rest of its row is padding (inf, -1)."""
+        q = queries.num_queries
         k_final, k = k, candidates_per_query(self.bank, k, self.config.rerank_margin)
-        nprobe = min(nprobe or self.config.ivf_nprobe, self.nlist)
-        nprobe_full = min(nprobe_full or self.config.ivf_nprobe_full, self.nlist)
+        wanted = np.full(q, k) if k_query is None else np.minimum(np.asarray(k_query) + self.config.rerank_margin, k)
+        partial = self._probes(nprobe, self.config.ivf_nprobe, q)
+        full = self._probes(nprobe_full, self.config.ivf_nprobe_full, q)
         block = self.config.query_block_rows or DEFAULT_QUERY_BLOCK_ROWS
         ids = np.concatenate(
             [
-                self._candidates(queries.subset(slice(q0, q0 + block)), k_final, k, nprobe, nprobe_full)
-                for q0 in range(0, queries.num_queries, block)
+                self._candidates(queries.subset(sl), k_final, k, wanted[sl], partial[sl], full[sl])
+                for sl in (slice(q0, q0 + block) for q0 in range(0, q, block))
             ]
             or [np.zeros((0, k), dtype=np.int64)]
         )
-        return finalize(self.bank, queries.qbar, queries.masks, ids, k_final)
+        distances, ids = finalize(self.bank, queries.qbar, queries.masks, ids, k_final)
+        if k_query is not None:  # a query's re-ranking margin may have filled slots past its own k
+            beyond = np.arange(ids.shape[1]) >= np.asarray(k_query)[:, None]
+            distances[beyond], ids[beyond] = np.inf, -1
+        return distances, ids
+
+    def _probes(self, given: int | npt.ArrayLike | None, default: int, num_queries: int) -> npt.NDArray[np.int64]:
+        """(Q,) cells to scan per query, from one number or one per query (None: `default`), at most nlist."""
+        probes = np.broadcast_to(np.asarray(default if given is None else given, dtype=np.int64), (num_queries,))
+        if num_queries and probes.min() < 1:
+            raise ValueError(f"cells to scan per query must be >= 1, got {probes.min()}")
+        return np.minimum(probes, self.nlist)
 
     def _candidates(
-        self, queries: QueryBatch, k_cell: int, k: int, nprobe: int, nprobe_full: int
+        self,
+        queries: QueryBatch,
+        k_cell: int,
+        k: int,
+        wanted: npt.NDArray[np.int64],
+        nprobe: npt.NDArray[np.int64],
+        nprobe_full: npt.NDArray[np.int64],
     ) -> npt.NDArray[np.int64]:
-        """Best k rows (Q, k) int64 of each query within its probed cells, unsorted (-1: none).
+        """Best rows (Q, k) int64 of each query within its probed cells, unsorted (-1: none): wanted (Q,) <= k
+        of them per query; nprobe and nprobe_full (Q,): the cells each query scans if its mask is partial /
+        full-body.
 
         Two passes. The first scans each query's nearest cell and keeps its best k rows: their k-th
         score is a bar that every row of the answer clears. The second scans the other probed cells
@@ -138,18 +166,20 @@ class IvfMaskedIndex:
         order = np.lexsort((queries.group, ~full))
         queries = queries.subset(order)
         num_full = int(full.sum())
-        widest = max(nprobe, nprobe_full)
+        probes, wanted = np.where(full, nprobe_full, nprobe)[order], wanted[order]
+        widest = int(probes.max()) if len(probes) else 1
         # Step 1: cells by masked distance to the centroids (exact search over nlist rows).
         cosines, cells = blas_topk(self.centroids, queries, widest, replace(self.config, bank_block_rows=None))
         cells = np.take_along_axis(cells, np.argsort(-cosines, axis=1, kind="stable"), axis=1)  # nearest first
-        probes = np.where(np.arange(queries.num_queries) < num_full, nprobe_full, nprobe)
         cells[np.arange(widest) >= probes[:, None]] = -1  # not scanned
         query_xy = split_xy(queries.qbar)
-        # Step 2a: the nearest cell of every query, its best k rows, and the bar they set.
+        # Step 2a: the nearest cell of every query, its best k rows, and the bar they set: its wanted-th best
+        # (-inf, no bar, when the cell holds fewer rows).
         first_q, first_ids, first_scores = self._scan(queries, query_xy, num_full, cells[:, :1], k, None)
-        bar = np.full(queries.num_queries, np.inf, dtype=np.float32)
-        np.minimum.at(bar, first_q, first_scores)  # the k-th best: each query has at most k rows here
-        bar[np.bincount(first_q, minlength=queries.num_queries) < k] = -np.inf  # fewer than k rows: no bar
+        by_query = np.lexsort((-first_scores, first_q))
+        at_bar = by_query[_rank_within(first_q[by_query]) == wanted[first_q[by_query]] - 1]
+        bar = np.full(queries.num_queries, -np.inf, dtype=np.float32)
+        bar[first_q[at_bar]] = first_scores[at_bar]
         # Step 2b: the other probed cells, only rows above the bar.
         more_q, more_ids, more_scores = self._scan(queries, query_xy, num_full, cells[:, 1:], k_cell, bar)
         # Step 3: best k per query of both passes.
@@ -159,7 +189,7 @@ class IvfMaskedIndex:
         best = np.lexsort((-scores, q))
         q, ids = q[best], ids[best]
         rank = _rank_within(q)
-        keep = rank < k
+        keep = rank < wanted[q]
         out = np.full((queries.num_queries, k), -1, dtype=np.int64)
         out[order[q[keep]], rank[keep]] = ids[keep]
         return out

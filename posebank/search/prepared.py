@@ -246,9 +246,12 @@ def finalize(
     second to a row at 1.4e-3). Keeping a few more candidates than k and re-ranking them exactly
     (SearchConfig.rerank_margin) removes those swaps.
     """
-    distances = np.empty(candidates.shape, dtype=np.float64)
-    for q0 in range(0, len(candidates), _FINALIZE_CHUNK_ROWS):  # bounds the (Q, k, J, 2) float64 temporaries
-        sl = slice(q0, q0 + _FINALIZE_CHUNK_ROWS)
-        distances[sl] = exact_distances(bank, qbar[sl], masks[sl], candidates[sl])
+    distances = np.full(candidates.shape, np.inf)
+    # Only real candidates (a query searched for fewer than k' rows pads with -1), as (query, slot) pairs.
+    query, slot = np.nonzero(candidates >= 0)
+    pairs = _FINALIZE_CHUNK_ROWS * 16
+    for p0 in range(0, len(query), pairs):  # bounds the (pairs, J, 2) float64 temporaries
+        q, s = query[p0 : p0 + pairs], slot[p0 : p0 + pairs]
+        distances[q, s] = exact_distances(bank, qbar[q], masks[q], candidates[q, s, None])[:, 0]
     distances, ids = sort_results(distances, candidates)
     return distances[:, :k], ids[:, :k]

@@ -129,6 +129,26 @@ def test_a_check_set_scans_ivf_nprobe_check_cells(bank_dir: Path) -> None:
     np.testing.assert_array_equal(blas.distances, exact.distances)
 
 
+def test_sets_searched_in_one_pass_get_what_each_gets_alone(bank_dir: Path) -> None:
+    """search_bank_sets scores every set's queries together (one batch per block, the largest k); each set
+    gets what a search of it alone gives, for an approximate engine (few cells) as for an exact one."""
+    bank = open_bank(bank_dir)
+    canon = to_canonical_2d(read_annotations("mpii", MPII_H5))
+    sel = canon.visible[:200].sum(1) >= 3
+    q, m = canon.pose_2d[:200][sel], canon.visible[:200][sel]
+    flip = list(bank.skeleton.flip_permutation)
+    sets = [QuerySet(q, m, 5), QuerySet(q[:, flip], m[:, flip], 1, check=True)]
+    for config in (SearchConfig(engine="faiss-ivf", ivf_nlist=32, ivf_nprobe=3, ivf_nprobe_full=2, ivf_nprobe_check=2),
+                   SearchConfig(engine="blas")):  # fmt: skip
+        together = search_bank_sets(bank, sets, config=config, store_index=False, block_rows=2000)
+        for one, alone in zip(together, (search_bank_sets(bank, [s], config=config, store_index=False, block_rows=2000)[0]
+                                         for s in sets)):  # fmt: skip
+            assert one.distances.shape == alone.distances.shape
+            np.testing.assert_allclose(one.distances, alone.distances, atol=1e-6)
+            distinct = np.r_[np.diff(alone.distances, axis=1).min(axis=1) > 1e-5] if alone.distances.shape[1] > 1 else slice(None)
+            np.testing.assert_array_equal(one.rows[distinct], alone.rows[distinct])
+
+
 def test_ivf_index_is_stored_with_the_bank_and_reused(bank_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     bank_copy = tmp_path / "bank"
     shutil.copytree(bank_dir, bank_copy, ignore=shutil.ignore_patterns(INDEX_DIR))

@@ -96,7 +96,7 @@ def test_workers_agree_across_commands() -> None:
     for argv, cmd in COMMANDS:
         for p in cmd.params:
             if p.name == "workers":
-                seen[" ".join(argv)] = (p.default, p.min, p.help)
+                seen[" ".join(argv)] = (p.default, p.type.min, p.help)  # an IntRange
     assert {"build-bank", "synth", "train", "evaluate"} <= set(seen)
     for name, (default, minimum, text) in seen.items():
         assert (default, minimum) == (DEFAULT_WORKERS, 0), name

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from knn_helpers import assert_knn_matches, pose_data
 
-from posebank.search import SearchConfig, masked_knn, prepare_bank
+from posebank.search import SearchConfig, masked_knn, prepare_bank, prepare_queries
 from posebank.search.approximate import build_ivf_index
 from posebank.search.synthetic import random_masks, random_poses_2d, random_queries
 
@@ -47,3 +47,29 @@ def test_small_bank_gets_fewer_cells() -> None:
     assert index.nlist == 2  # 100 rows // 39 points per centroid
     with pytest.raises(ValueError, match="k must be"):
         index.search(queries, masks, 0)
+
+
+def test_queries_of_several_k_in_one_call_get_what_each_k_alone_gets() -> None:
+    """search_batch's k_query: annotate searches its people (k = 20) and their left/right check (k = 1) in one
+    call; each query's candidates, bar and result are those of a call with its own k (few cells: approximate)."""
+    rng = np.random.default_rng(14)
+    bank = prepare_bank(random_poses_2d(6000, rng))
+    queries, masks = random_queries(120, rng), random_masks(120, rng)
+    index = build_ivf_index(bank, SearchConfig(ivf_nlist=32, ivf_nprobe=3, ivf_nprobe_full=2, ivf_niter=4))
+    alone_5 = index.search(queries, masks, 5)
+    alone_1 = index.search(queries, masks, 1)
+    wanted = np.where(np.arange(120) % 2 == 0, 5, 1)
+    batch = prepare_queries(queries, masks, bank.num_joints)
+    d, i = index.search_batch(batch, 5, k_query=wanted)
+    np.testing.assert_array_equal(d[wanted == 5], alone_5[0][wanted == 5])
+    np.testing.assert_array_equal(i[wanted == 5], alone_5[1][wanted == 5])
+    np.testing.assert_array_equal(d[wanted == 1, :1], alone_1[0][wanted == 1])
+    assert np.isinf(d[wanted == 1, 1:]).all() and (i[wanted == 1, 1:] == -1).all()  # padding beyond a query's k
+    # Probes per query: one call with two probe counts equals two calls.
+    nprobe = np.where(np.arange(120) % 3 == 0, 8, 2)
+    d_mixed, _ = index.search_batch(batch, 1, nprobe=nprobe, nprobe_full=nprobe)
+    d_8, _ = index.search(queries, masks, 1, nprobe=8, nprobe_full=8)
+    d_2, _ = index.search(queries, masks, 1, nprobe=2, nprobe_full=2)
+    np.testing.assert_array_equal(d_mixed, np.where(nprobe[:, None] == 8, d_8, d_2))
+    with pytest.raises(ValueError, match=">= 1"):
+        index.search(queries, masks, 1, nprobe=0)
