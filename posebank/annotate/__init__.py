@@ -31,9 +31,10 @@ from ..progress import ProgressFactory, no_progress
 from ..provenance import git_revision, package_version, sha256_bytes, sha256_file
 from ..parts import part_range
 from ..search import SearchConfig, resolve_engine
+from ..search.blas_engine import cpu_threads
 from ..skeleton import Skeleton, upper_body_mask
 from .complete import complete_2d, masked_centre_scale, match_spread
-from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses
+from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses_in_threads
 from .lifter import Lifter, LifterConfig, lifter_key, stored_lifter, visibility_patterns
 from .matching import BankRows, QuerySet, block_rows_for_memory, gather_matches, open_bank_rows, search_bank_sets
 
@@ -225,7 +226,8 @@ def label_people(
             if lifter is None:
                 lifter, _ = stored_lifter(bank, visibility_patterns(visible, min_joints), bank_rows=bank_rows)
             lifted = lifter.lift(query, mask)
-        labelled = label_poses(label_mode, query, mask, found.distances, got, skeleton, lifted=lifted)
+        labelled = label_poses_in_threads(cpu_threads(search.threads if search else None), label_mode, query, mask,
+                                          found.distances, got, skeleton, lifted=lifted)  # fmt: skip
         out_2d[matchable] = complete_2d(query, mask, labelled.completion_2d)
         out_3d[matchable] = labelled.pose_3d
         estimate[matchable] = labelled.error_estimate_mm

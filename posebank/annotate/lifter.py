@@ -129,6 +129,9 @@ class Lifted:
     pose_3d: npt.NDArray[np.float64]
     pose_2d: npt.NDArray[np.float64]
 
+    def subset(self, rows: slice) -> Lifted:
+        return Lifted(self.pose_3d[rows], self.pose_2d[rows])
+
 
 def network_input(pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
     """(Q, 3J) float32: the masked 2D poses (Q, J, 2) centred and scaled as in eq. 9, zero where hidden, then the mask."""

@@ -74,6 +74,9 @@ class MatchedPoses:
     pose_id: npt.NDArray[np.int64]  # (Q, k)
     view_id: npt.NDArray[np.int32]  # (Q, k)
 
+    def subset(self, rows: slice) -> MatchedPoses:
+        return MatchedPoses(self.pose_2d[rows], self.pose_3d[rows], self.pose_id[rows], self.view_id[rows])
+
 
 def merge_topk(
     d_a: npt.NDArray[np.float32], i_a: npt.NDArray[np.int64], d_b: npt.NDArray[np.float32], i_b: npt.NDArray[np.int64], k: int

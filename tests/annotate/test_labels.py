@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posebank.annotate.labels import LABEL_MODES, align_matches, fit_to_annotation, label_poses
+from posebank.annotate.labels import LABEL_MODES, align_matches, fit_to_annotation, label_poses, label_poses_in_threads
 from posebank.annotate.lifter import LifterConfig, stored_lifter, visibility_patterns
 from posebank.annotate.matching import gather_matches, search_bank
 from posebank.bank import open_bank
@@ -153,3 +153,17 @@ def test_error_estimate_ranks_people(held_out: dict) -> None:
     assert spearmanr(est, err).statistic > 0.3
     hidden = ~h["mask"].all(1)
     assert np.median(est[hidden]) > np.median(est[~hidden])  # hidden lower legs: more doubt
+
+
+def test_labels_in_threads_are_the_labels_of_one_call(held_out: dict) -> None:
+    """annotate labels chunks of people in threads: every array equal, to the last bit, to one call's."""
+    h = held_out
+    n = len(h["px"])
+    for mode in ("lifted-fit", "top1"):
+        one = label_poses(mode, h["px"], h["mask"], h["matches"].distances, h["got"], SK, lifted=h["lifted"])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("posebank.annotate.labels.MIN_PEOPLE_PER_THREAD", max(1, n // 5))
+            threaded = label_poses_in_threads(3, mode, h["px"], h["mask"], h["matches"].distances, h["got"], SK,
+                                              lifted=h["lifted"])  # fmt: skip
+        for name in ("pose_3d", "completion_2d", "error_estimate_mm"):
+            np.testing.assert_array_equal(getattr(threaded, name), getattr(one, name))
