@@ -54,6 +54,9 @@ _MIN_POINTS_PER_CENTROID = 39  # faiss k-means warns below this; fewer cells for
 # Queries per pass: bounds the (Q, nprobe, k) candidate arrays; ~300 queries per cell at nlist 512.
 DEFAULT_QUERY_BLOCK_ROWS = 16384
 _BUILD_SLICE_ROWS = 1 << 18  # bank rows sorted into the index tables at a time
+# A (query, cell) keeps every row above the query's bar unless there are more than this x k: the few
+# such pairs (1 in 1,000 on the benchmark bank) are cut to their best k, the others sorted once at the end.
+_CROWDED = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,12 +156,13 @@ class IvfMaskedIndex:
         of them per query; nprobe and nprobe_full (Q,): the cells each query scans if its mask is partial /
         full-body.
 
-        Two passes. The first scans each query's nearest cell and keeps its best k rows: their k-th
-        score is a bar that every row of the answer clears. The second scans the other probed cells
-        and keeps only the rows above that bar, found by one comparison per score (a selection over
+        Two passes. The first scans each query's nearest cell and keeps its best `wanted` rows: the
+        last of them scores a bar that every row of the answer clears. The second scans the other probed
+        cells and keeps only the rows above that bar, found by one comparison per score (a selection over
         every score cost several times the GEMM that made it). A cell's rows above the bar, when more
-        than k_cell for one query, are cut to its best k_cell (k_cell = k, the caller's, suffices for
-        the near-tie margin, which the candidates of all cells already cover).
+        than _CROWDED x k_cell for one query, are cut to its best k_cell (k_cell = k, the caller's,
+        suffices for the near-tie margin, which the candidates of all cells already cover); fewer are
+        all kept, and sorted once at the end (cutting each cell's cost more than the sort).
         """
         # Full-body queries first, then the others by mask: within a cell, the queries that need a
         # normaliser are then one slice, and those of one mask are contiguous.
@@ -176,7 +180,7 @@ class IvfMaskedIndex:
         # Step 2a: the nearest cell of every query, its best k rows, and the bar they set: its wanted-th best
         # (-inf, no bar, when the cell holds fewer rows).
         first_q, first_ids, first_scores = self._scan(queries, query_xy, num_full, cells[:, :1], k, None)
-        by_query = np.lexsort((-first_scores, first_q))
+        by_query = _best_first(first_q, first_scores)
         at_bar = by_query[_rank_within(first_q[by_query]) == wanted[first_q[by_query]] - 1]
         bar = np.full(queries.num_queries, -np.inf, dtype=np.float32)
         bar[first_q[at_bar]] = first_scores[at_bar]
@@ -186,7 +190,7 @@ class IvfMaskedIndex:
         q = np.concatenate([first_q, more_q])
         ids = np.concatenate([first_ids, more_ids])
         scores = np.concatenate([first_scores, more_scores])
-        best = np.lexsort((-scores, q))
+        best = _best_first(q, scores)
         q, ids = q[best], ids[best]
         rank = _rank_within(q)
         keep = rank < wanted[q]
@@ -203,19 +207,20 @@ class IvfMaskedIndex:
         k_cell: int,
         bar: npt.NDArray[np.float32] | None,
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Scan the cells (Q, P) of each query (-1: none): per (query, cell) its best k_cell rows, of
-        those above bar (Q,) when given. Returns flat (query, bank row id, score) triples, any order."""
+        """Scan the cells (Q, P) of each query (-1: none): per (query, cell) its best k_cell rows, or
+        those above bar (Q,) when given (_scan_cell). Returns flat (query, bank row id, score) triples, in
+        an order that depends on the inputs alone (cell by cell), not on the threads."""
         flat = cells.reshape(-1)
         width = cells.shape[1]
         pairs_by_cell = np.argsort(flat, kind="stable")  # stable: each cell's queries stay in order
         bounds = np.searchsorted(flat[pairs_by_cell], np.arange(self.nlist + 1))
         work = [(c, pairs_by_cell[bounds[c] : bounds[c + 1]] // width) for c in range(self.nlist) if bounds[c + 1] > bounds[c]]
-        parts: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
+        parts: dict[int, tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float32]]] = {}
 
         def scan(chunk: list[tuple[int, npt.NDArray[np.intp]]]) -> None:
             for cell, rows in chunk:
                 r, cols, found = self._scan_cell(queries, query_xy, num_full, cell, rows, k_cell, bar)
-                parts.append((rows[r], self.row_ids[self.cell_start[cell] + cols], found))  # list.append is atomic
+                parts[cell] = (rows[r], self.row_ids[self.cell_start[cell] + cols], found)  # one key per thread
 
         threads = min(cpu_threads(self.config.threads), len(work)) or 1
         with single_threaded_blas():
@@ -226,7 +231,7 @@ class IvfMaskedIndex:
                     list(pool.map(scan, [work[i::threads] for i in range(threads)]))
         if not parts:
             return np.zeros(0, np.intp), np.zeros(0, np.int64), np.zeros(0, np.float32)
-        q, ids, scores = (np.concatenate(a) for a in zip(*parts))
+        q, ids, scores = (np.concatenate(a) for a in zip(*(parts[c] for c in sorted(parts))))
         finite = np.isfinite(scores)
         return q[finite], ids[finite], scores[finite]
 
@@ -241,8 +246,9 @@ class IvfMaskedIndex:
         bar: npt.NDArray[np.float32] | None,
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float32]]:
         """Exact masked cosines in the cell for the queries `rows` (ascending; rows < num_full are the
-        full-body ones, as _candidates sorts them): per query its best k, of those above bar[query]
-        when bar is given. Returns flat (index into rows, column in the cell, cosine) triples."""
+        full-body ones, as _candidates sorts them): per query its best k (more on ties), or when bar is
+        given its rows above bar[query] (its best k if more than _CROWDED x k). Returns flat (index
+        into rows, column in the cell, cosine) triples."""
         lo, hi = self.cell_start[cell], self.cell_start[cell + 1]
         j = queries.num_joints
         tables = self.tables[:, lo:hi]
@@ -263,12 +269,18 @@ class IvfMaskedIndex:
             partial *= inv_spread[local]
             if degenerate.any():
                 partial[degenerate[local]] = -np.inf
+        n = scores.shape[1]
         if bar is None:
-            cols, found = top_k(scores, k)
-            return np.repeat(np.arange(len(rows)), cols.shape[1]), cols.reshape(-1), found.reshape(-1)
+            if k >= n:
+                return np.repeat(np.arange(len(rows)), n), np.tile(np.arange(n), len(rows)), scores.reshape(-1)
+            # Each row's k-th best value (a partition of the values, no indices: 1.4x faster than
+            # argpartition here), then the rows at or above it, as below.
+            kth = np.partition(scores, n - k, axis=1)[:, n - k]
+            r, cols = np.divmod(np.flatnonzero(scores >= kth[:, None]), n)
+            return r, cols, scores[r, cols]
         # flatnonzero, then divmod: 2D np.nonzero took 15x longer, and was most of the scan.
-        r, cols = np.divmod(np.flatnonzero(scores > bar[rows][:, None]), scores.shape[1])
-        crowded = np.bincount(r, minlength=len(rows)) > k  # more than k above the bar: only their best k count
+        r, cols = np.divmod(np.flatnonzero(scores > bar[rows][:, None]), n)
+        crowded = np.bincount(r, minlength=len(rows)) > _CROWDED * k  # then only their best k count
         if crowded.any():
             sparse = ~crowded[r]
             r, cols = r[sparse], cols[sparse]
@@ -277,6 +289,12 @@ class IvfMaskedIndex:
             r = np.concatenate([r, np.repeat(dense, dense_cols.shape[1])])
             cols = np.concatenate([cols, dense_cols.reshape(-1)])
         return r, cols, scores[r, cols]
+
+
+def _best_first(query: npt.NDArray[np.intp], scores: npt.NDArray[np.float32]) -> npt.NDArray[np.intp]:
+    """The order of (query, score) pairs by query, then score from best: one argsort of query x 4 - score
+    (cosines lie in [-1, 1], so the queries' keys never mix), 2.5x faster than lexsort of the two keys."""
+    return np.argsort(query * 4.0 - scores.astype(np.float64))
 
 
 def _rank_within(sorted_keys: npt.NDArray[np.integer]) -> npt.NDArray[np.intp]:
