@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from ..search.blas_engine import cpu_threads
 from ..skeleton import Skeleton, upper_body_mask
 from .complete import complete_2d, masked_centre_scale, match_spread
 from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses_in_threads
-from .lifter import Lifter, LifterConfig, lifter_key, stored_lifter, visibility_patterns
+from .lifter import Lifted, Lifter, LifterConfig, lifter_key, stored_lifter, visibility_patterns
 from .matching import BankRows, QuerySet, block_rows_for_memory, gather_matches, open_bank_rows, search_bank_sets
 
 LOG = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def label_people(
     matches: PeopleMatches | None = None,
     bank_rows: BankRows | None = None,
     lifter: Lifter | None = None,
+    lifted: Lifted | None = None,
 ) -> Labels:
     """Match people against the bank and derive their labels (array level; no files written).
 
@@ -193,6 +195,8 @@ def label_people(
             table (annotate opens it once per run); None: from the shards.
         lifter: lifted-fit's network (annotate trains or loads it once per run, on the whole
             dataset's visibility patterns); None: lifter.stored_lifter on these people's patterns.
+        lifted: lifter.lift of these people (Q rows; annotate lifts them while the bank is searched);
+            None: lifted here.
     """
     if label_mode not in LABEL_MODES:
         raise ValueError(f"unknown label mode {label_mode!r}; choose from {', '.join(LABEL_MODES)}")
@@ -221,8 +225,11 @@ def label_people(
         query, mask = pose_2d[matchable], visible[matchable]
         found = matches.subset(matchable)
         got = gather_matches(bank, found.rows, bank_rows)
-        lifted = None
-        if label_mode == "lifted-fit":
+        if label_mode != "lifted-fit":
+            lifted = None
+        elif lifted is not None:
+            lifted = lifted.subset(matchable)
+        else:
             if lifter is None:
                 lifter, _ = stored_lifter(bank, visibility_patterns(visible, min_joints), bank_rows=bank_rows)
             lifted = lifter.lift(query, mask)
@@ -374,18 +381,23 @@ def _annotate(
     # Every pending shard's people are searched in one pass over the bank (each block read and
     # prepared once, a faiss-ivf index loaded once), then labelled and written shard by shard.
     rows = np.concatenate([np.arange(sl.start, sl.stop) for sl, _, _ in pending]) if pending else np.zeros(0, int)
-    if len(rows):
-        matches = match_people(
-            bank, canon.pose_2d[rows], canon.visible[rows], k=config.k, min_joints=config.min_joints, search=search,
-            bank_block_rows=_block_rows(config, report.engine, skeleton.num_joints, bank.num_rows),
-            progress=progress, content_sha256=job.spec.inputs[f"bank {MANIFEST}"],
-        )  # fmt: skip
     bank_rows = open_bank_rows(bank, job.spec.inputs[f"bank {MANIFEST}"]) if len(rows) else None
     lifter = None
     if len(rows) and config.label_mode == "lifted-fit":
         lifter, _ = stored_lifter(bank, patterns, config.lifter,
                                   content_sha256=job.spec.inputs[f"bank {MANIFEST}"], bank_rows=bank_rows,
                                   progress=progress)  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The network's poses need the annotations alone: lifted while the bank is searched, whose threads
+        # leave part of the CPUs idle (0.04 s of a 1 s run, BENCHMARKS.md).
+        lifting = background.submit(lifter.lift, canon.pose_2d[rows], canon.visible[rows]) if lifter else None
+        if len(rows):
+            matches = match_people(
+                bank, canon.pose_2d[rows], canon.visible[rows], k=config.k, min_joints=config.min_joints, search=search,
+                bank_block_rows=_block_rows(config, report.engine, skeleton.num_joints, bank.num_rows),
+                progress=progress, content_sha256=job.spec.inputs[f"bank {MANIFEST}"],
+            )  # fmt: skip
+        lifted = lifting.result() if lifting else None
     offset = 0
     for sl, rel, key in progress(pending, f"labelling {len(rows)} people: shards", len(pending)):
         count = sl.stop - sl.start
@@ -393,6 +405,7 @@ def _annotate(
             bank, canon.pose_2d[sl], canon.visible[sl], k=config.k, label_mode=config.label_mode,
             min_joints=config.min_joints, swap_ratio=config.swap_ratio, search=search,
             matches=matches.subset(slice(offset, offset + count)), bank_rows=bank_rows, lifter=lifter,
+            lifted=lifted.subset(slice(offset, offset + count)) if lifted else None,
         )  # fmt: skip
         offset += count
         table = make_table(annotations_schema(skeleton.num_joints),

@@ -129,7 +129,7 @@ class Lifted:
     pose_3d: npt.NDArray[np.float64]
     pose_2d: npt.NDArray[np.float64]
 
-    def subset(self, rows: slice) -> Lifted:
+    def subset(self, rows: slice | npt.NDArray[np.intp]) -> Lifted:
         return Lifted(self.pose_3d[rows], self.pose_2d[rows])
 
 

@@ -74,7 +74,7 @@ class MatchedPoses:
     pose_id: npt.NDArray[np.int64]  # (Q, k)
     view_id: npt.NDArray[np.int32]  # (Q, k)
 
-    def subset(self, rows: slice) -> MatchedPoses:
+    def subset(self, rows: slice | npt.NDArray[np.intp]) -> MatchedPoses:
         return MatchedPoses(self.pose_2d[rows], self.pose_3d[rows], self.pose_id[rows], self.view_id[rows])
 
 
