@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,23 +21,35 @@ import pyarrow as pa
 _MAX_OFFSET = 2**31 - 1  # int32 offsets of string and list arrays
 
 
-def to_arrow(values: npt.ArrayLike | Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
+@dataclass(frozen=True)
+class Nullable:
+    """A column's values as a numpy array (N, ...) and the rows that hold one, `valid` (N,) bool: the
+    other rows are null (whatever their values)."""
+
+    values: npt.NDArray[Any]
+    valid: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.valid)
+
+
+def to_arrow(values: npt.ArrayLike | Sequence[Any] | Nullable, arrow_type: pa.DataType) -> pa.Array:
     """An Arrow array of `arrow_type` holding `values`.
 
     Args:
         values: a numpy array (N, ...) (no nulls; a fixed-size list type takes (N, size) or any shape of
-            N x size elements, row-major), or a Python list of N items where None is a null (items of list
-            types are sequences or 1D arrays).
+            N x size elements, row-major; a list type takes (N, width): rows of one length), a Nullable of
+            one, or a Python list of N items where None is a null (items of list types are sequences or 1D
+            arrays).
         arrow_type: a number, bool or string type, or a list or fixed-size list of one.
     """
+    if isinstance(values, Nullable):
+        valid = np.asarray(values.valid, dtype=bool)
+        if len(valid) != len(values.values):
+            raise ValueError(f"{len(valid)} validity flags for {len(values.values)} rows")
+        return _from_numpy(np.asarray(values.values), arrow_type, valid)
     if isinstance(values, np.ndarray) and values.dtype != object and not pa.types.is_string(arrow_type):
-        if pa.types.is_fixed_size_list(arrow_type):
-            n, size = values.size // arrow_type.list_size, arrow_type.list_size
-            if values.size != n * size:
-                raise ValueError(f"{values.shape} does not give rows of {size}")
-            child = to_arrow(values.reshape(-1), arrow_type.value_type)
-            return pa.Array.from_buffers(arrow_type, n, [None], children=[child])
-        return _fixed_width(values, arrow_type, None)
+        return _from_numpy(values, arrow_type, None)
     items = list(values)
     valid = np.fromiter((v is not None for v in items), dtype=bool, count=len(items))
     if pa.types.is_string(arrow_type):
@@ -55,6 +68,22 @@ def to_arrow(values: npt.ArrayLike | Sequence[Any], arrow_type: pa.DataType) -> 
         return pa.Array.from_buffers(arrow_type, len(items), [_validity(valid), _offsets(lengths)], children=[child])
     filled = [0 if v is None else v for v in items]
     return _fixed_width(np.asarray(filled) if filled else np.zeros(0), arrow_type, valid)
+
+
+def _from_numpy(values: npt.NDArray[Any], arrow_type: pa.DataType, valid: npt.NDArray[np.bool_] | None) -> pa.Array:
+    """A numpy array (N, ...) -> an Arrow array of N rows (valid (N,) bool, or None: no nulls)."""
+    if pa.types.is_list(arrow_type):  # rows of one length
+        rows = values.reshape(len(values), -1)
+        child = _fixed_width(rows.reshape(-1), arrow_type.value_type, None)
+        lengths = np.full(len(rows), rows.shape[1], dtype=np.int64)
+        return pa.Array.from_buffers(arrow_type, len(rows), [_validity(valid), _offsets(lengths)], children=[child])
+    if pa.types.is_fixed_size_list(arrow_type):
+        n, size = values.size // arrow_type.list_size, arrow_type.list_size
+        if values.size != n * size:
+            raise ValueError(f"{values.shape} does not give rows of {size}")
+        child = _fixed_width(values.reshape(-1), arrow_type.value_type, None)
+        return pa.Array.from_buffers(arrow_type, n, [_validity(valid)], children=[child])
+    return _fixed_width(values, arrow_type, valid)
 
 
 def _fixed_width(values: npt.ArrayLike, arrow_type: pa.DataType, valid: npt.NDArray[np.bool_] | None) -> pa.Array:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
-from .arrow_arrays import to_arrow
+from .arrow_arrays import Nullable, to_arrow
 from .errors import InputError
 from .provenance import atomic_path
 
@@ -179,8 +179,8 @@ def make_table(schema: pa.Schema, columns: dict[str, Any], metadata: dict[str, A
     Args:
         schema: one of this module's schemas.
         columns: field name -> values: (N, ...) numpy arrays (fixed-size lists are flattened
-            row-major), Python lists (strings, variable lists; None items are nulls), or None for
-            an all-null column.
+            row-major), posebank.arrow_arrays.Nullable (numpy arrays with null rows), Python lists
+            (strings, variable lists; None items are nulls), or None for an all-null column.
         metadata: the provenance (see `with_metadata`).
     """
     missing = [f.name for f in schema if f.name not in columns]
@@ -188,6 +188,8 @@ def make_table(schema: pa.Schema, columns: dict[str, Any], metadata: dict[str, A
     if missing or extra:
         raise ValueError(f"columns missing {missing}, unknown {extra}")
     def rows(field: pa.Field, values: Any) -> int:
+        if isinstance(values, Nullable):
+            return len(values)
         if pa.types.is_fixed_size_list(field.type) and not isinstance(values, list):
             return int(np.asarray(values).size // field.type.list_size)
         return len(values)

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from posebank.arrow_arrays import to_arrow
+from posebank.arrow_arrays import Nullable, to_arrow
 from posebank.shards import annotations_schema, make_table
 
 CASES = [
@@ -43,6 +43,28 @@ def test_the_arrays_equal_pyarrow_arrays(values, arrow_type: pa.DataType) -> Non
     built = to_arrow(values, arrow_type)
     built.validate(full=True)
     assert built.equals(pa.array(_as_python(values, arrow_type), type=arrow_type))
+
+
+def test_numpy_arrays_with_null_rows_and_rows_of_one_length() -> None:
+    values = np.array([[1.0, 2.0], [np.nan, 4.0], [5.0, 6.0]])
+    valid = ~np.isnan(values).any(axis=1)
+    cases = [
+        (Nullable(values, valid), pa.list_(pa.float32(), 2), [[1.0, 2.0], None, [5.0, 6.0]]),
+        (Nullable(values[:, 0], valid), pa.float32(), [1.0, None, 5.0]),
+        (Nullable(np.array([3, -1, 7]), np.array([True, False, True])), pa.int64(), [3, None, 7]),
+        (values, pa.list_(pa.float32()), values.tolist()),  # a variable-length list type, rows of one length
+        (Nullable(values, valid), pa.list_(pa.float32()), [[1.0, 2.0], None, [5.0, 6.0]]),
+    ]
+    for given, arrow_type, python in cases:
+        built = to_arrow(given, arrow_type)
+        built.validate(full=True)
+        assert built.to_pylist()[0] == pa.array(python, type=arrow_type).to_pylist()[0]
+        assert [v is None for v in built.to_pylist()] == [v is None for v in python]
+        kept = [v for v in python if v is not None]
+        got = [v for v in built.to_pylist() if v is not None]
+        np.testing.assert_array_equal(np.array(got, dtype=float), np.array(kept, dtype=float))
+    with pytest.raises(ValueError, match="validity flags"):
+        to_arrow(Nullable(values, valid[:2]), pa.list_(pa.float32(), 2))
 
 
 def test_wrong_sizes_and_types_are_refused() -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..arrow_arrays import Nullable
 from ..bank import MANIFEST, Bank, open_bank
 from ..boxes import pose_box
 from ..config import to_dict
@@ -447,24 +448,24 @@ def _columns(people: Any, canon: Any, labels: Labels, sl: slice, skeleton: Skele
         "dataset": [people.dataset] * len(labels.flags),
         "split": people.split[sl].tolist(),
         "image": people.image[sl].tolist(),
-        "image_width": [None if v < 0 else int(v) for v in people.image_width[sl]],
-        "image_height": [None if v < 0 else int(v) for v in people.image_height[sl]],
+        "image_width": Nullable(people.image_width[sl], people.image_width[sl] >= 0),
+        "image_height": Nullable(people.image_height[sl], people.image_height[sl] >= 0),
         "person": people.person[sl],
         "pose_2d": labels.pose_2d,
         "visible": canon.visible[sl],
         "occluded": canon.occluded[sl],
-        "pose_3d": [None if np.isnan(p).any() else p.reshape(-1).tolist() for p in labels.pose_3d],
-        "match_pose_id": [None if v < 0 else int(v) for v in labels.match_pose_id],
-        "match_view_id": [None if v < 0 else int(v) for v in labels.match_view_id],
-        "match_distance": [None if np.isnan(v) else float(v) for v in labels.match_distance],
-        "match_spread": [None if np.isnan(v) else float(v) for v in labels.match_spread],
-        "error_estimate": [None if np.isnan(v) else float(v) for v in labels.error_estimate],
+        "pose_3d": _null_where_nan(labels.pose_3d),
+        "match_pose_id": Nullable(labels.match_pose_id, labels.match_pose_id >= 0),
+        "match_view_id": Nullable(labels.match_view_id, labels.match_view_id >= 0),
+        "match_distance": _null_where_nan(labels.match_distance),
+        "match_spread": _null_where_nan(labels.match_spread),
+        "error_estimate": _null_where_nan(labels.error_estimate),
         "box_full": full_box,
         "box_upper": upper_box,
-        "head_box": [None if np.isnan(b).any() else b.tolist() for b in head],
-        "head_size": [None if np.isnan(v) else float(v) for v in people.head_size[sl]],
+        "head_box": _null_where_nan(head),
+        "head_size": _null_where_nan(people.head_size[sl]),
         "flags": labels.flags,
-        "source_pose_2d": [s.tolist() for s in source],
+        "source_pose_2d": source,
         **_source_id_columns(people, sl),
     }
 
@@ -476,9 +477,14 @@ def _source_id_columns(people: Any, sl: slice) -> dict[str, Any]:
     return {
         "source_format": [people.source_format] * n,
         "source_row": ids["row"],
-        "source_image_id": [None if v < 0 else int(v) for v in ids["image_id"]],
-        "source_annotation_id": [None if v < 0 else int(v) for v in ids["annotation_id"]],
+        "source_image_id": Nullable(ids["image_id"], ids["image_id"] >= 0),
+        "source_annotation_id": Nullable(ids["annotation_id"], ids["annotation_id"] >= 0),
     }
+
+
+def _null_where_nan(values: npt.NDArray[np.floating]) -> Nullable:
+    """Rows (N, ...) with a NaN anywhere become nulls."""
+    return Nullable(values, ~np.isnan(values.reshape(len(values), -1)).any(axis=1))
 
 
 def _shard_summary(path: Path) -> dict[str, Any]:
@@ -491,7 +497,14 @@ def _shard_summary(path: Path) -> dict[str, Any]:
 
 
 def _quantiles(d: npt.NDArray[np.floating]) -> dict[str, float]:
+    """The mean and quantiles of distances, interpolated linearly as np.quantile's default (whose first call
+    imports numpy.ma: 7 ms of a 1 s run)."""
     if len(d) == 0:
         return {}
-    qs = np.quantile(d, [0.0, 0.25, 0.5, 0.75, 0.95, 1.0])
-    return {"mean": float(d.mean()), **{f"q{int(q * 100):02d}": float(v) for q, v in zip([0, 0.25, 0.5, 0.75, 0.95, 1], qs)}}
+    levels = np.array([0.0, 0.25, 0.5, 0.75, 0.95, 1.0])
+    ordered = np.sort(np.asarray(d, np.float64))
+    at = levels * (len(ordered) - 1)
+    low = np.floor(at).astype(int)
+    high = np.minimum(low + 1, len(ordered) - 1)
+    qs = ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+    return {"mean": float(d.mean()), **{f"q{int(q * 100):02d}": float(v) for q, v in zip(levels, qs)}}
