@@ -390,15 +390,17 @@ def _annotate(
                                   progress=progress)  # fmt: skip
     with ThreadPoolExecutor(max_workers=1) as background:
         # The network's poses need the annotations alone: lifted while the bank is searched, whose threads
-        # leave part of the CPUs idle (0.04 s of a 1 s run, BENCHMARKS.md).
-        lifting = background.submit(lifter.lift, canon.pose_2d[rows], canon.visible[rows]) if lifter else None
+        # leave part of the CPUs idle (0.04 s of a 1 s run, BENCHMARKS.md). Shard by shard, as a --part run
+        # lifts them: float32 products may round differently when the people around a person change.
+        lifting = background.submit(lambda: [lifter.lift(canon.pose_2d[sl], canon.visible[sl]) for sl, _, _ in pending]) \
+            if lifter else None  # fmt: skip
         if len(rows):
             matches = match_people(
                 bank, canon.pose_2d[rows], canon.visible[rows], k=config.k, min_joints=config.min_joints, search=search,
                 bank_block_rows=_block_rows(config, report.engine, skeleton.num_joints, bank.num_rows),
                 progress=progress, content_sha256=job.spec.inputs[f"bank {MANIFEST}"],
             )  # fmt: skip
-        lifted = lifting.result() if lifting else None
+        lifted = iter(lifting.result()) if lifting else None
     offset = 0
     for sl, rel, key in progress(pending, f"labelling {len(rows)} people: shards", len(pending)):
         count = sl.stop - sl.start
@@ -406,7 +408,7 @@ def _annotate(
             bank, canon.pose_2d[sl], canon.visible[sl], k=config.k, label_mode=config.label_mode,
             min_joints=config.min_joints, swap_ratio=config.swap_ratio, search=search,
             matches=matches.subset(slice(offset, offset + count)), bank_rows=bank_rows, lifter=lifter,
-            lifted=lifted.subset(slice(offset, offset + count)) if lifted else None,
+            lifted=next(lifted) if lifted else None,
         )  # fmt: skip
         offset += count
         table = make_table(annotations_schema(skeleton.num_joints),

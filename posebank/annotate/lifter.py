@@ -44,6 +44,7 @@ from ..skeleton import J13_NAMES, Skeleton
 LOG = logging.getLogger(__name__)
 
 _FORMAT = 2  # bump when the network, its input or its training changes meaning (2: the 2D output)
+_LIFT_CHUNK = 8192  # people per forward pass of Lifter.lift: 32 MiB per hidden layer of 1024 units
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,17 @@ class Lifter:
     def lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> Lifted:
         """The network's poses for masked 2D poses (Q, J, 2) (any units; NaN outside the mask is fine), in
         their eq. 9 frame: the mean of the network's output and that of the mirrored input, mirrored back
-        (test-time flip, as in pose estimation practice)."""
-        mask = np.asarray(mask, bool)
+        (test-time flip, as in pose estimation practice). People go through in chunks of _LIFT_CHUNK, so
+        memory stays bounded (each hidden layer holds people x width floats)."""
+        pose_2d, mask = np.asarray(pose_2d), np.asarray(mask, bool)
+        parts = [self._lift(pose_2d[a : a + _LIFT_CHUNK], mask[a : a + _LIFT_CHUNK]) for a in range(0, len(mask), _LIFT_CHUNK)]
+        if len(parts) == 1:
+            return parts[0]
+        j = mask.shape[1]
+        return Lifted(pose_3d=np.concatenate([p.pose_3d for p in parts]) if parts else np.zeros((0, j, 3)),
+                      pose_2d=np.concatenate([p.pose_2d for p in parts]) if parts else np.zeros((0, j, 2)))  # fmt: skip
+
+    def _lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> Lifted:
         direct = self._forward(network_input(pose_2d, mask))
         flip = list(self.flip_permutation)
         mirrored_2d = np.asarray(pose_2d, np.float64)[:, flip] * np.array([-1.0, 1.0])

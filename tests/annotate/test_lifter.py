@@ -204,3 +204,10 @@ def test_stored_lifter_learns_is_stored_and_reused(bank, shared_data: Path) -> N
     hidden = ~mask
     err_2d = np.linalg.norm(lifted.pose_2d - target[..., 3:], axis=-1)[hidden].mean()
     assert err_2d < 0.75 * np.linalg.norm(target[..., 3:].mean(0) - target[..., 3:], axis=-1)[hidden].mean()
+    # People go through in chunks (bounded memory): any chunk size gives the same poses, to float32 rounding (a
+    # product of a few rows may take another BLAS path than one of many).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("posebank.annotate.lifter._LIFT_CHUNK", 7)
+        chunked = lifter.lift(np.where(mask[..., None], px, np.nan), mask)
+    np.testing.assert_allclose(chunked.pose_3d, lifted.pose_3d, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(chunked.pose_2d, lifted.pose_2d, rtol=0, atol=1e-5)
