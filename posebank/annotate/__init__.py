@@ -37,7 +37,7 @@ from ..search.blas_engine import cpu_threads
 from ..skeleton import Skeleton, upper_body_mask
 from .complete import complete_2d, masked_centre_scale, match_spread
 from .labels import DEFAULT_LABEL_MODE, LABEL_MODES, label_poses_in_threads
-from .lifter import Lifted, Lifter, LifterConfig, lifter_key, stored_lifter, visibility_patterns
+from .lifter import Lifted, Lifter, LifterConfig, lifter_key, load_lifter, stored_lifter, visibility_patterns
 from .matching import BankRows, QuerySet, block_rows_for_memory, gather_matches, open_bank_rows, search_bank_sets
 
 LOG = logging.getLogger(__name__)
@@ -228,12 +228,12 @@ def label_people(
         got = gather_matches(bank, found.rows, bank_rows)
         if label_mode != "lifted-fit":
             lifted = None
-        elif lifted is not None:
-            lifted = lifted.subset(matchable)
         else:
-            if lifter is None:
-                lifter, _ = stored_lifter(bank, visibility_patterns(visible, min_joints), bank_rows=bank_rows)
-            lifted = lifter.lift(query, mask)
+            if lifted is None:  # every person of the call, as annotate's background lift: the same float32 products
+                if lifter is None:
+                    lifter, _ = stored_lifter(bank, visibility_patterns(visible, min_joints), bank_rows=bank_rows)
+                lifted = lifter.lift(pose_2d, visible)
+            lifted = lifted.subset(matchable)
         labelled = label_poses_in_threads(cpu_threads(search.threads if search else None), label_mode, query, mask,
                                           found.distances, got, skeleton, lifted=lifted)  # fmt: skip
         out_2d[matchable] = complete_2d(query, mask, labelled.completion_2d)
@@ -383,11 +383,11 @@ def _annotate(
     # prepared once, a faiss-ivf index loaded once), then labelled and written shard by shard.
     rows = np.concatenate([np.arange(sl.start, sl.stop) for sl, _, _ in pending]) if pending else np.zeros(0, int)
     bank_rows = open_bank_rows(bank, job.spec.inputs[f"bank {MANIFEST}"]) if len(rows) else None
-    lifter = None
-    if len(rows) and config.label_mode == "lifted-fit":
-        lifter, _ = stored_lifter(bank, patterns, config.lifter,
-                                  content_sha256=job.spec.inputs[f"bank {MANIFEST}"], bank_rows=bank_rows,
-                                  progress=progress)  # fmt: skip
+    lifted_fit = len(rows) and config.label_mode == "lifted-fit"
+    # A stored network is loaded now; one to train is trained after the search, so that the search's memory
+    # peak (a faiss-ivf index build) does not meet torch's.
+    lifter = load_lifter(bank, patterns, config.lifter, content_sha256=job.spec.inputs[f"bank {MANIFEST}"]) \
+        if lifted_fit else None  # fmt: skip
     with ThreadPoolExecutor(max_workers=1) as background:
         # The network's poses need the annotations alone: lifted while the bank is searched, whose threads
         # leave part of the CPUs idle (0.04 s of a 1 s run, BENCHMARKS.md). Shard by shard, as a --part run
@@ -401,6 +401,10 @@ def _annotate(
                 progress=progress, content_sha256=job.spec.inputs[f"bank {MANIFEST}"],
             )  # fmt: skip
         lifted = iter(lifting.result()) if lifting else None
+    if lifted_fit and lifter is None:  # lifted shard by shard in label_people
+        lifter, _ = stored_lifter(bank, patterns, config.lifter,
+                                  content_sha256=job.spec.inputs[f"bank {MANIFEST}"], bank_rows=bank_rows,
+                                  progress=progress)  # fmt: skip
     offset = 0
     for sl, rel, key in progress(pending, f"labelling {len(rows)} people: shards", len(pending)):
         count = sl.stop - sl.start

@@ -350,32 +350,20 @@ def stored_lifter(
     progress: ProgressFactory = no_progress,
 ) -> tuple[Lifter, bool]:  # fmt: skip
     """The lifter of `bank` (posebank.bank.Bank) for visibility patterns `masks` (M, J): loaded from
-    <bank>/.index/lifter-<key> when there and verified, else trained on a seeded sample of the bank's
-    rows and stored. Returns (lifter, reused).
+    <bank>/.index/lifter-<key> when there and verified (load_lifter), else trained on a seeded sample of
+    the bank's rows and stored. Returns (lifter, reused).
 
     bank_rows: matching.open_bank_rows(bank), to draw the training rows from its stored table."""
-    from ..bank import MANIFEST
-    from ..provenance import sha256_file
     from ..search.ivf_store import INDEX_DIR
-    from ..stored_arrays import load_arrays, save_arrays
+    from ..stored_arrays import save_arrays
     from .matching import BankRows
 
     config = config or LifterConfig()
-    content = content_sha256 or sha256_file(bank.root / MANIFEST)
-    key = lifter_key(content, masks, config)
-    folder = Path(bank.root) / INDEX_DIR / f"lifter-{key}"
-    names = [f"{kind}{i}" for i in range(config.hidden_layers + 1) for kind in ("weight", "bias")]
-    loaded = load_arrays(folder, key, names) if store else None
+    loaded = load_lifter(bank, masks, config, content_sha256=content_sha256) if store else None
     if loaded is not None:
-        arrays = loaded[0]
-        lifter = Lifter(
-            weights=tuple(np.asarray(arrays[f"weight{i}"]) for i in range(config.hidden_layers + 1)),
-            biases=tuple(np.asarray(arrays[f"bias{i}"]) for i in range(config.hidden_layers + 1)),
-            flip_permutation=tuple(bank.skeleton.flip_permutation),
-            residual_2d=config.residual_2d,
-            key=key,
-        )
-        return lifter, True
+        return loaded, True
+    key = lifter_key(content_sha256 or _manifest_sha256(bank), masks, config)
+    folder = Path(bank.root) / INDEX_DIR / f"lifter-{key}"
     rng = np.random.default_rng(config.seed)
     n = bank.num_rows
     rows = np.arange(n) if n <= config.pool_rows else np.sort(rng.choice(n, config.pool_rows, replace=False))
@@ -386,3 +374,31 @@ def stored_lifter(
         meta = {"format": _FORMAT, "config": dataclasses.asdict(config), "patterns": int(len(masks)), "pool_rows": int(len(rows))}
         save_arrays(folder, key, arrays, meta)
     return lifter, False
+
+
+def load_lifter(bank: Any, masks: npt.NDArray[np.bool_], config: LifterConfig, *,
+                content_sha256: str | None = None) -> Lifter | None:  # fmt: skip
+    """The stored lifter of `bank` for `masks` and `config` (stored_lifter's), or None when none is stored."""
+    from ..search.ivf_store import INDEX_DIR
+    from ..stored_arrays import load_arrays
+
+    key = lifter_key(content_sha256 or _manifest_sha256(bank), masks, config)
+    names = [f"{kind}{i}" for i in range(config.hidden_layers + 1) for kind in ("weight", "bias")]
+    loaded = load_arrays(Path(bank.root) / INDEX_DIR / f"lifter-{key}", key, names)
+    if loaded is None:
+        return None
+    arrays = loaded[0]
+    return Lifter(
+        weights=tuple(np.asarray(arrays[f"weight{i}"]) for i in range(config.hidden_layers + 1)),
+        biases=tuple(np.asarray(arrays[f"bias{i}"]) for i in range(config.hidden_layers + 1)),
+        flip_permutation=tuple(bank.skeleton.flip_permutation),
+        residual_2d=config.residual_2d,
+        key=key,
+    )
+
+
+def _manifest_sha256(bank: Any) -> str:
+    from ..bank import MANIFEST
+    from ..provenance import sha256_file
+
+    return sha256_file(bank.root / MANIFEST)
