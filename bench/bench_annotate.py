@@ -48,7 +48,7 @@ if str(REPO) not in sys.path:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import SQ_TIE, baseline_per_mask  # noqa: E402 -- the sibling script: one baseline
-from machine import emit_json, machine_description, round_or_none, run_measured  # noqa: E402
+from machine import emit_json, machine_description, round_or_none, run_measured, user_env  # noqa: E402
 
 from posebank.annotate import FLAG_SWAP, AnnotateConfig, annotate  # noqa: E402
 from posebank.annotate.lifter import LifterConfig  # noqa: E402
@@ -184,9 +184,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{(flags_ivf != flags_exact).sum()} differ)", file=sys.stderr, flush=True)  # fmt: skip
 
     cli = REPO / ".venv" / "bin" / "posebank"
-    # As a user's shell runs it: Python keeps the bytecode of what it imports (a sandbox that sets
-    # PYTHONDONTWRITEBYTECODE would compile posebank's modules again on every run).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = user_env()
     for engine in ("blas", "faiss-ivf"):
         out = work / "runs" / f"cli-{engine}"
 

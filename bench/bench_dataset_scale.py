@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_annotate import top1_distances  # noqa: E402 -- the sibling script
 from bench_search import SQ_TIE  # noqa: E402
-from machine import emit_json, machine_description, round_or_none, run_measured  # noqa: E402
+from machine import emit_json, machine_description, round_or_none, run_measured, user_env  # noqa: E402
 
 from posebank.bank import open_bank  # noqa: E402
 from posebank.bank.build import build_bank  # noqa: E402
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {result}", file=sys.stderr, flush=True)
     cli = str(REPO / ".venv" / "bin" / "posebank")
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as a user's Python runs
+    env = user_env()
     lifter = ["--lifter-steps", str(args.lifter_steps)] if args.lifter_steps else []
 
     def annotate(people: Path, out: str, engine: str, *options: str) -> dict[str, Any]:

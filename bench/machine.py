@@ -41,6 +41,12 @@ def emit_json(result: dict[str, Any], path: Path | None) -> None:
         path.write_text(text + "\n", encoding="utf-8")
 
 
+def user_env() -> dict[str, str]:
+    """This environment as a user's shell has it: Python keeps the bytecode of what it imports (a sandbox that
+    sets PYTHONDONTWRITEBYTECODE would make every timed command compile posebank's modules again)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `cmd` in a fresh process (environment `env`, default this one's): its wall seconds, user + system CPU
     seconds and peak resident memory (GiB), from wait4 (this child's own usage), and the last line it printed.

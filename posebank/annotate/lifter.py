@@ -98,12 +98,12 @@ class Lifter:
         (test-time flip, as in pose estimation practice). People go through in chunks of _LIFT_CHUNK, so
         memory stays bounded (each hidden layer holds people x width floats)."""
         pose_2d, mask = np.asarray(pose_2d), np.asarray(mask, bool)
+        if len(mask) == 0:  # the network's reshapes need rows
+            return Lifted(np.zeros((0, mask.shape[1], 3)), np.zeros((0, mask.shape[1], 2)))
         parts = [self._lift(pose_2d[a : a + _LIFT_CHUNK], mask[a : a + _LIFT_CHUNK]) for a in range(0, len(mask), _LIFT_CHUNK)]
         if len(parts) == 1:
             return parts[0]
-        j = mask.shape[1]
-        return Lifted(pose_3d=np.concatenate([p.pose_3d for p in parts]) if parts else np.zeros((0, j, 3)),
-                      pose_2d=np.concatenate([p.pose_2d for p in parts]) if parts else np.zeros((0, j, 2)))  # fmt: skip
+        return Lifted(np.concatenate([p.pose_3d for p in parts]), np.concatenate([p.pose_2d for p in parts]))
 
     def _lift(self, pose_2d: npt.NDArray[np.floating], mask: npt.NDArray[np.bool_]) -> Lifted:
         direct = self._forward(network_input(pose_2d, mask))
@@ -359,10 +359,11 @@ def stored_lifter(
     from .matching import BankRows
 
     config = config or LifterConfig()
-    loaded = load_lifter(bank, masks, config, content_sha256=content_sha256) if store else None
+    content = content_sha256 or _manifest_sha256(bank)
+    loaded = load_lifter(bank, masks, config, content_sha256=content) if store else None
     if loaded is not None:
         return loaded, True
-    key = lifter_key(content_sha256 or _manifest_sha256(bank), masks, config)
+    key = lifter_key(content, masks, config)
     folder = Path(bank.root) / INDEX_DIR / f"lifter-{key}"
     rng = np.random.default_rng(config.seed)
     n = bank.num_rows
