@@ -23,8 +23,9 @@ Protocol (leave-one-subject-out where the sample allows):
 - Metrics, per person then median (and mean) over people: MPJPE (mm, body-centred) without and with
   rigid alignment (Kabsch, rotation + translation); per-joint mean errors; the 2D error of the completed
   hidden joints in torso units (true 3D mid-hip to mid-shoulder length, projected at the person's
-  depth); the eq. 9 matching distance. Every label mode is computed from the same matches; `lifted-fit`'s
-  network is trained on each fold's bank (timed apart, as `lifter_train_s`).
+  depth), per person and per joint over the people who lack it; the eq. 9 matching distance. Every
+  label mode is computed from the same matches; `lifted-fit`'s network is trained on each fold's bank
+  (timed apart, as `lifter_train_s`).
 - The merged-bank effect: the same folds with CMU-only banks (`--cmu-only`): matching distance and
   MPJPE of top1, merged against CMU-only.
 """
@@ -165,7 +166,8 @@ def score(q: dict[str, np.ndarray], pose_3d: np.ndarray, pose_2d: np.ndarray, di
     err_2d = np.linalg.norm(pose_2d - q["true_px"], axis=-1) / q["torso_px"][:, None]
     hidden_2d = np.where(hidden.any(1), np.where(hidden, err_2d, 0).sum(1) / np.maximum(hidden.sum(1), 1), np.nan)
     return {"mpjpe": per_joint.mean(1), "aligned": aligned.mean(1), "per_joint": per_joint,
-            "per_joint_aligned": aligned, "hidden_2d": hidden_2d, "distance": distance}  # fmt: skip
+            "per_joint_aligned": aligned, "hidden_2d": hidden_2d, "hidden_2d_per_joint": np.where(hidden, err_2d, np.nan),
+            "distance": distance}  # fmt: skip
 
 
 def summarise(s: dict[str, np.ndarray]) -> dict[str, object]:
@@ -177,6 +179,10 @@ def summarise(s: dict[str, np.ndarray]) -> dict[str, object]:
         "hidden_2d_torso_median": float(np.median(h)) if len(h) else None,
         "hidden_2d_torso_mean": float(np.mean(h)) if len(h) else None,
         "people_with_hidden_joints": int(len(h)),
+        # Each joint's 2D error (torso units) over the people in whom it is hidden, and how many they are.
+        "hidden_2d_per_joint": {n: float(np.nanmean(v)) if np.isfinite(v).any() else None
+                                for n, v in zip(SK.joint_names, s["hidden_2d_per_joint"].T)},  # fmt: skip
+        "hidden_per_joint_people": {n: int(np.isfinite(v).sum()) for n, v in zip(SK.joint_names, s["hidden_2d_per_joint"].T)},
         "matching_distance_median": float(np.median(s["distance"])),
         "per_joint_mm": {n: float(v) for n, v in zip(SK.joint_names, s["per_joint"].mean(0))},
         "per_joint_aligned_mm": {n: float(v) for n, v in zip(SK.joint_names, s["per_joint_aligned"].mean(0))},

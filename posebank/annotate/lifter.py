@@ -14,11 +14,13 @@ the frame of paper eq. 9 to its 3D pose in the same frame, and to where the came
             default) the layers give x, y and the 2D position as offsets from the input's x, y (input_offsets):
             an annotated joint's 2D is its input less the noise, which the layers need not learn to copy.
 
-It learns from bank rows alone: each batch draws bank poses (camera frame, m), with limbs exchanged
-between them (mix_limbs), other body proportions (scale_proportions) and optionally their mirror images,
-projects them with a pinhole camera at a random distance (real images are perspective, the bank
-orthographic), adds 2D noise proportional to the person's height and hides the joints of masks drawn from
-the dataset's own visibility patterns. Training uses torch, once per bank, mask set and LifterConfig; the
+It learns from bank rows alone: each batch draws bank poses, turns each to a new random camera drawn as
+the bank draws its views (fresh_views: every azimuth, not the bank's few per pose), exchanges limbs between
+them (mix_limbs), gives them other body proportions (scale_proportions) and optionally mirrors them,
+projects them with a pinhole camera at a random distance and off the optical axis (off_axis_image: real
+images are perspective, people stand anywhere in them, the bank is orthographic), adds 2D noise
+proportional to the person's height and hides the joints of masks drawn from the dataset's own visibility
+patterns. Training uses torch, once per bank, mask set and LifterConfig; the
 weights are stored beside the bank, keyed by all three (<bank>/.index/lifter-<key>, posebank.stored_arrays),
 and inference is numpy matmuls, so a run that reuses them does not import torch.
 """
@@ -36,7 +38,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..geometry import masked_centre_scale
+from ..config import ViewConfig
+from ..geometry import camera_to_world, masked_centre_scale, ray_to_axis, rotate, view_rotation, world_to_camera
 from ..progress import ProgressFactory, no_progress
 from ..provenance import sha256_bytes
 from ..skeleton import J13_NAMES, Skeleton
@@ -62,10 +65,21 @@ class LifterConfig:
     weight_decay: float = 1e-4
     noise_height: float = 0.01  # 2D noise sigma, fraction of the pose's image height
     distance_m: tuple[float, float] = (2.5, 7.0)  # camera to body distance of the training views (m)
+    # Each training pose seen by a new random camera, drawn as the bank draws its views (the bank's ViewConfig
+    # ranges), instead of the bank's few cameras per pose: every azimuth, elevation and roll, not 12 of them.
+    fresh_views: bool = True
+    # The body centre up to this fraction of its distance off the optical axis (radially, uniform over the
+    # disc), as people stand anywhere in a photo; the target is the pose turned so that its viewing ray is the
+    # axis (what the image shows, posebank.geometry.ray_to_axis). 0 = always on the axis.
+    off_axis: float = 0.25
     mirror: bool = True  # half of the training poses mirrored (left/right exchanged)
     # Chance that each limb of a training pose is another pose's, in its torso frame (mix_limbs): 0.5 took
     # 3 mm off the MPJPE of held-out subjects (87 -> 84 mm, BENCHMARKS.md).
     limb_mix: float = 0.5
+    # Whether a limb the training view hides is exchanged too. A hidden limb has no 2D to learn its depth from:
+    # exchanged, it only teaches that hidden limbs are anyone's; kept, the network learns where this pose's
+    # own limbs are (the hidden legs of a sitting torso are a sitting person's legs).
+    mix_hidden_limbs: bool = True
     # Log-normal sigma of each body proportion of a training pose (scale_proportions): a bank of a few
     # subjects has few body shapes, the people to label have others. 0 keeps the bank's proportions.
     proportion_sigma: float = 0.06
@@ -79,6 +93,8 @@ class LifterConfig:
     def __post_init__(self) -> None:
         if self.steps < 4:  # the one-cycle schedule needs a warm-up and a decay of 2 steps each at least
             raise ValueError(f"lifter steps must be >= 4, got {self.steps}")
+        if not 0.0 <= self.off_axis < 1.0:
+            raise ValueError(f"lifter off_axis must be in [0, 1), got {self.off_axis}")
 
 
 @dataclass(frozen=True)
@@ -181,24 +197,55 @@ def training_views(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:  # fmt: skip
     """One batch: bank poses (B, J, 3) m, camera frame, body-centred, seen as images are -> (inputs, targets).
 
-    Limbs exchanged between the poses (mix_limbs, config.limb_mix); body proportions varied
+    Limbs exchanged between the poses (mix_limbs, config.limb_mix; not those `mask` hides unless
+    config.mix_hidden_limbs); body proportions varied
     (scale_proportions, config.proportion_sigma); mirrored (x negated, left and right
     exchanged) with probability 1/2 when config.mirror; projected by a pinhole at a distance drawn from
-    config.distance_m (the focal length drops out of eq. 9); noise of config.noise_height x the projected
-    height; joints outside `mask` (B, J) hidden. The targets hold the noise-free 2D too (network_target)."""
+    config.distance_m (the focal length drops out of eq. 9), off the optical axis by up to
+    config.off_axis of that distance (the pose given is then the one seen turned to its viewing ray, and the
+    2D is the off-axis image, shifted so that the body centre projects to 0); noise of
+    config.noise_height x the projected height; joints outside `mask` (B, J) hidden. The targets hold the
+    noise-free 2D too (network_target)."""
     p = np.asarray(pose_3d_m, np.float64)
     if config.limb_mix > 0:
-        p = mix_limbs(p, rng, config.limb_mix, skeleton)
+        p = mix_limbs(p, rng, config.limb_mix, skeleton, None if config.mix_hidden_limbs else mask)
     if config.proportion_sigma > 0:
         p = scale_proportions(p, rng, config.proportion_sigma, skeleton)
     if config.mirror:
         flip = rng.random(len(p)) < 0.5
         p = np.where(flip[:, None, None], p[:, list(skeleton.flip_permutation)] * np.array([-1.0, 1.0, 1.0]), p)
     distance = rng.uniform(*config.distance_m, size=(len(p), 1))
-    clean_2d = p[..., :2] * (distance / (distance + p[..., 2]))[..., None]
+    if config.off_axis > 0:
+        radius = config.off_axis * distance[:, 0] * np.sqrt(rng.uniform(0.0, 1.0, len(p)))
+        angle = rng.uniform(0.0, 2 * np.pi, len(p))
+        clean_2d = off_axis_image(p, np.stack([radius * np.cos(angle), radius * np.sin(angle), distance[:, 0]], 1))
+    else:
+        clean_2d = p[..., :2] * (distance / (distance + p[..., 2]))[..., None]
     height = np.ptp(clean_2d[..., 1], axis=1)
     pose_2d = clean_2d + rng.normal(size=clean_2d.shape) * (config.noise_height * height)[:, None, None]
     return network_input(pose_2d, mask), network_target(p, pose_2d, mask, clean_2d)
+
+
+def off_axis_image(pose_3d_m: npt.NDArray[np.floating], centre_m: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(B, J, 2) the pinhole image of people whose body centres are at `centre_m` (B, 3) m, camera frame, and
+    whose poses seen turned to their viewing rays are `pose_3d_m` (B, J, 3) m, body-centred: in units of
+    metres at the centre's depth (focal length = that depth), less the image of the centre."""
+    c = np.asarray(centre_m, np.float64)
+    cam = rotate(np.asarray(pose_3d_m, np.float64), np.swapaxes(ray_to_axis(c), 1, 2)) + c[:, None]
+    return (cam[..., :2] / cam[..., 2:] - (c[:, :2] / c[:, 2:])[:, None]) * c[:, None, 2:]
+
+
+def fresh_views(
+    pose_world_m: npt.NDArray[np.floating], rng: np.random.Generator, view: ViewConfig
+) -> npt.NDArray[np.float64]:
+    """Body-centred world poses (B, J, 3) m seen by one new random camera each (B, J, 3) m, camera frame:
+    azimuth uniform over 360 degrees, elevation and roll uniform in `view`'s ranges, as the bank draws them
+    (posebank.bank.views.draw_views)."""
+    b = len(pose_world_m)
+    azimuth = rng.uniform(0.0, 2 * np.pi, b)
+    elevation = np.deg2rad(rng.uniform(view.elevation_min_deg, view.elevation_max_deg, b))
+    roll = np.deg2rad(rng.uniform(-view.roll_max_deg, view.roll_max_deg, b))
+    return world_to_camera(np.asarray(pose_world_m, np.float64), view_rotation(azimuth, elevation, roll))
 
 
 # The arms and the legs as (root, middle, end) chains, in right/left pairs: mix_limbs exchanges each chain
@@ -224,9 +271,11 @@ def torso_frames(pose_3d: npt.NDArray[np.float64], skeleton: Skeleton) -> npt.ND
 
 
 def mix_limbs(
-    pose_3d: npt.NDArray[np.float64], rng: np.random.Generator, chance: float, skeleton: Skeleton
+    pose_3d: npt.NDArray[np.float64], rng: np.random.Generator, chance: float, skeleton: Skeleton,
+    visible: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Poses (B, J, 3) with each limb, with probability `chance`, taken from another pose of the batch.
+    """Poses (B, J, 3) with each limb, with probability `chance`, taken from another pose of the batch;
+    with `visible` (B, J), only limbs whose moved joints (middle and end) are both visible.
 
     The donor's limb, relative to its root joint and expressed in the donor's torso frame, is attached at
     the pose's own root in the pose's torso frame: an arm raised to the side stays raised to the side.
@@ -238,6 +287,8 @@ def mix_limbs(
     for root_name, *joint_names in (chain for pair in _LIMB_PAIRS for chain in pair):
         root, joints = skeleton.index(root_name), [skeleton.index(n) for n in joint_names]
         take = rng.random(len(pose_3d)) < chance
+        if visible is not None:
+            take &= visible[:, joints].all(axis=1)
         donor = rng.integers(0, len(pose_3d), len(pose_3d))
         limb = pose_3d[donor[:, None], joints] - pose_3d[donor, root][:, None]
         local = np.einsum("bkc,bcd->bkd", limb, frames[donor])
@@ -281,15 +332,22 @@ def scale_proportions(
 
 def train_lifter(
     pool_3d_m: npt.NDArray[np.floating], masks: npt.NDArray[np.bool_], skeleton: Skeleton, config: LifterConfig,
-    progress: ProgressFactory = no_progress,
+    progress: ProgressFactory = no_progress, *, pool_rotations: npt.NDArray[np.floating] | None = None,
+    view: ViewConfig | None = None,
 ) -> Lifter:
     """Train a lifter on bank poses `pool_3d_m` (N, J, 3) m (camera frame) with visibility patterns `masks` (M, J).
 
+    config.fresh_views needs the rows' world-to-camera rotations `pool_rotations` (N, 3, 3) (the bank's
+    azimuth, elevation and roll columns through posebank.geometry.view_rotation) and the bank's `view` ranges.
     Deterministic for the same inputs, config and machine (seeded torch and numpy generators)."""
     import torch
 
     if len(pool_3d_m) == 0 or len(masks) == 0:
         raise ValueError("the lifter needs bank poses and at least one visibility pattern")
+    if config.fresh_views:
+        if pool_rotations is None or view is None:
+            raise ValueError("fresh_views needs the bank rows' camera rotations and the bank's view ranges")
+        pool_3d_m = camera_to_world(np.asarray(pool_3d_m, np.float64), pool_rotations).astype(np.float32)
     j = skeleton.num_joints
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -309,7 +367,8 @@ def train_lifter(
         net.train()
         for _ in progress(range(config.steps), "lifter: training batches (once per bank and dataset)", config.steps):
             rows = rng.integers(0, len(pool_3d_m), config.batch_size)
-            inputs, targets = training_views(pool_3d_m[rows], masks[rng.integers(0, len(masks), config.batch_size)],
+            poses = pool_3d_m[rows] if view is None or not config.fresh_views else fresh_views(pool_3d_m[rows], rng, view)
+            inputs, targets = training_views(poses, masks[rng.integers(0, len(masks), config.batch_size)],
                                              rng, config, skeleton)  # fmt: skip
             if config.residual_2d:
                 targets = targets - input_offsets(inputs)
@@ -369,12 +428,22 @@ def stored_lifter(
     n = bank.num_rows
     rows = np.arange(n) if n <= config.pool_rows else np.sort(rng.choice(n, config.pool_rows, replace=False))
     pool = (bank_rows or BankRows(bank, None)).take(rows)["pose_3d"]
-    lifter = dataclasses.replace(train_lifter(pool, masks, bank.skeleton, config, progress), key=key)
+    rotations, view = None, None
+    if config.fresh_views:
+        rotations, view = bank_rotations(bank, rows), ViewConfig(**bank.manifest["config"]["view"])
+    trained = train_lifter(pool, masks, bank.skeleton, config, progress, pool_rotations=rotations, view=view)
+    lifter = dataclasses.replace(trained, key=key)
     if store:
         arrays = {f"weight{i}": w for i, w in enumerate(lifter.weights)} | {f"bias{i}": b for i, b in enumerate(lifter.biases)}
         meta = {"format": _FORMAT, "config": dataclasses.asdict(config), "patterns": int(len(masks)), "pool_rows": int(len(rows))}
         save_arrays(folder, key, arrays, meta)
     return lifter, False
+
+
+def bank_rotations(bank: Any, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """(n, 3, 3) the world-to-camera rotations of sorted bank `rows`, from their view angle columns."""
+    angles = bank.take(rows, columns=("azimuth_deg", "elevation_deg", "roll_deg"))
+    return view_rotation(*(np.deg2rad(angles[c]) for c in ("azimuth_deg", "elevation_deg", "roll_deg")))
 
 
 def load_lifter(bank: Any, masks: npt.NDArray[np.bool_], config: LifterConfig, *,

@@ -12,10 +12,13 @@ import pytest
 from posebank.annotate.lifter import (
     Lifter,
     LifterConfig,
+    bank_rotations,
+    fresh_views,
     lifter_key,
     mix_limbs,
     network_input,
     network_target,
+    off_axis_image,
     scale_proportions,
     stored_lifter,
     training_views,
@@ -25,7 +28,7 @@ from posebank.bank import MANIFEST, open_bank
 from posebank.bank.build import build_bank
 from posebank.bank.canonical import canonical_poses
 from posebank.config import BankConfig, ViewConfig
-from posebank.geometry import masked_centre_scale, view_rotation
+from posebank.geometry import camera_to_world, masked_centre_scale, ray_to_axis, view_rotation
 from posebank.mocap.sources import discover
 from posebank.provenance import sha256_file
 from posebank.skeleton import get_skeleton
@@ -69,7 +72,7 @@ def test_input_and_target_share_the_eq9_frame() -> None:
 def test_training_views_are_pinhole_projections(shared_data: Path) -> None:
     pose = _poses(shared_data, "09", 40)[:8]
     mask = np.ones((8, J), bool)
-    exact = {"noise_height": 0.0, "mirror": False, "limb_mix": 0.0, "proportion_sigma": 0.0}
+    exact = {"noise_height": 0.0, "mirror": False, "limb_mix": 0.0, "proportion_sigma": 0.0, "off_axis": 0.0}
     far = LifterConfig(**exact, distance_m=(1e6, 1e6 + 1))
     x, _ = training_views(pose, mask, np.random.default_rng(0), far, SK)
     np.testing.assert_allclose(x, network_input(pose[..., :2], mask), atol=1e-5)  # far away: orthographic
@@ -77,6 +80,40 @@ def test_training_views_are_pinhole_projections(shared_data: Path) -> None:
     x, _ = training_views(pose, mask, np.random.default_rng(0), near, SK)
     cam = pose + np.array([0.0, 0.0, 3.0])
     np.testing.assert_allclose(x, network_input(cam[..., :2] / cam[..., 2:], mask), atol=1e-5)
+
+
+def test_an_off_axis_image_turned_to_its_ray_is_the_pose_on_the_axis(shared_data: Path) -> None:
+    # Turning the camera to look along the person's viewing ray (a rotation of the image rays, no intrinsics
+    # but the focal) must give the pinhole image of the target pose straight ahead at the person's range.
+    pose = _poses(shared_data, "09", 40)[:6]
+    rng = np.random.default_rng(4)
+    centre = np.column_stack([rng.uniform(-1.5, 1.5, (6, 2)), rng.uniform(2.5, 7.0, 6)])
+    image = off_axis_image(pose, centre)
+    f = centre[:, 2:]  # the focal of off_axis_image's unit: metres at the centre's depth
+    rays = np.concatenate([image / f[:, None] + (centre[:, :2] / f)[:, None], np.ones((6, J, 1))], axis=-1)
+    turned = np.einsum("nij,nkj->nki", ray_to_axis(centre), rays)
+    ahead = pose + np.linalg.norm(centre, axis=1)[:, None, None] * np.array([0.0, 0.0, 1.0])
+    np.testing.assert_allclose(turned[..., :2] / turned[..., 2:], ahead[..., :2] / ahead[..., 2:], atol=1e-12)
+    # On the axis it is the plain pinhole image at that depth.
+    on_axis = np.column_stack([np.zeros((6, 2)), centre[:, 2]])
+    want = pose[..., :2] * (f / (f + pose[..., 2]))[..., None]
+    np.testing.assert_allclose(off_axis_image(pose, on_axis), want, atol=1e-12)
+
+
+def test_fresh_views_are_the_banks_kind_of_camera(shared_data: Path) -> None:
+    world = camera_to_world(_poses(shared_data, "09", 40)[:1], np.eye(3)[None])
+    view = ViewConfig(elevation_min_deg=-10.0, elevation_max_deg=30.0, roll_max_deg=5.0)
+    seen = fresh_views(np.repeat(world, 400, axis=0), np.random.default_rng(0), view)
+    # Each is a rotation of the same pose (Kabsch on the centred joints), with the camera's angles in range.
+    u, _, vt = np.linalg.svd(np.einsum("nkc,kd->ncd", seen, world[0]))
+    rot = u @ vt  # world -> camera
+    np.testing.assert_allclose(np.einsum("nij,kj->nki", rot, world[0]), seen, atol=1e-9)
+    elevation = np.rad2deg(np.arcsin(-rot[:, 2, 1]))  # the optical axis' downward tilt (geometry.view_rotation)
+    roll = np.rad2deg(np.arctan2(rot[:, 0, 1], -rot[:, 1, 1]))
+    azimuth = np.rad2deg(np.arctan2(-rot[:, 2, 0], -rot[:, 2, 2])) % 360
+    assert -10.0 - 1e-6 <= elevation.min() and elevation.max() <= 30.0 + 1e-6
+    assert np.abs(roll).max() <= 5.0 + 1e-6
+    assert np.histogram(azimuth, bins=8, range=(0, 360))[0].min() > 20  # every direction
 
 
 def test_a_residual_network_starts_from_the_annotated_joints() -> None:
@@ -114,6 +151,15 @@ def test_mixed_limbs_keep_the_donors_pose_in_the_torso_frame(shared_data: Path) 
         length = np.linalg.norm(mixed[:, c] - mixed[:, q], axis=-1)
         assert np.abs(length[:, None] - np.linalg.norm(poses[:, c] - poses[:, q], axis=-1)[None]).min(1).max() < 1e-9
     assert np.abs(mixed - poses).max() > 0.1
+    # With a visibility mask, a limb with a hidden middle or end joint is never exchanged; the others are.
+    visible = np.random.default_rng(1).random((64, J)) < 0.6
+    mixed = mix_limbs(poses, np.random.default_rng(0), 1.0, SK, visible)
+    for chain in (c for pair in (("right", "left"),) for side in pair for c in
+                  ((f"{side}_elbow", f"{side}_wrist"), (f"{side}_knee", f"{side}_ankle"))):  # fmt: skip
+        moved = [SK.index(n) for n in chain]
+        kept = ~visible[:, moved].all(axis=1)
+        np.testing.assert_array_equal(mixed[kept][:, moved], poses[kept][:, moved])
+        assert np.abs(mixed[~kept][:, moved] - poses[~kept][:, moved]).max() > 0.1
 
 
 def test_scaled_proportions_keep_joint_angles_and_body_symmetry(shared_data: Path) -> None:
@@ -168,6 +214,18 @@ def bank(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("bank")
     build_bank(BankConfig(sources=(("cmu", str(root)),), out=str(out), view=ViewConfig(views=8)))
     return open_bank(out)
+
+
+def test_the_banks_views_of_a_pose_turn_back_to_one_world_pose(bank) -> None:
+    # What fresh_views training starts from: each row's camera-frame pose taken back to the world frame.
+    rows = np.arange(min(bank.num_rows, 64))
+    got = bank.take(rows, columns=("pose_3d", "pose_id"))
+    world = camera_to_world(got["pose_3d"].astype(np.float64), bank_rotations(bank, rows))
+    ids = got["pose_id"]
+    assert len(np.unique(ids)) < len(ids)  # the 8 views of each pose
+    for pid in np.unique(ids):
+        views = world[ids == pid]
+        np.testing.assert_allclose(views, np.broadcast_to(views[0], views.shape), atol=1e-5)
 
 
 def test_stored_lifter_learns_is_stored_and_reused(bank, shared_data: Path) -> None:
