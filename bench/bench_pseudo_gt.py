@@ -54,7 +54,7 @@ from posebank.datasets2d import read_annotations, to_canonical_2d
 from posebank.geometry import ray_to_axis
 from posebank.metrics import rigid_align
 from posebank.annotate.labels import LABEL_MODES, LabelConfig, label_poses
-from posebank.annotate.lifter import LifterConfig, stored_lifter, visibility_patterns
+from posebank.annotate.lifter import LifterConfig, random_view_rotations, stored_lifter, visibility_patterns
 from posebank.annotate.matching import gather_matches, search_bank
 from posebank.search import SearchConfig
 from posebank.skeleton import get_skeleton
@@ -75,16 +75,6 @@ class QueryConfig:
     off_axis: float = 0.25  # body centre up to this x distance from the optical axis (radially)
     noise_height: float = 0.01  # 2D noise sigma as a fraction of the person's height (px)
     image_size: tuple[int, int] = (1920, 1080)  # principal point at the centre
-
-
-def random_rotations(rng: np.random.Generator, n: int, view: ViewConfig) -> np.ndarray:
-    """(n, 3, 3) world-to-camera rotations drawn as the bank draws its views (same angle ranges)."""
-    from posebank.geometry import view_rotation
-
-    az = rng.uniform(0.0, 2 * np.pi, n)
-    el = np.deg2rad(rng.uniform(view.elevation_min_deg, view.elevation_max_deg, n))
-    roll = np.deg2rad(rng.uniform(-view.roll_max_deg, view.roll_max_deg, n))
-    return view_rotation(az, el, roll)
 
 
 def subject_poses(data: Path, fps: float) -> dict[str, np.ndarray]:
@@ -108,7 +98,7 @@ def make_queries(poses: np.ndarray, masks: np.ndarray, views: int, rng: np.rando
     """
     p = np.repeat(poses, views, axis=0)
     n = len(p)
-    rot = random_rotations(rng, n, ViewConfig())
+    rot = random_view_rotations(rng, n, ViewConfig())
     oriented = np.einsum("nij,nkj->nki", rot, p)  # camera orientation, body-centred
     mask = masks[rng.integers(0, len(masks), n)]
     hips, shoulders = [SK.index("right_hip"), SK.index("left_hip")], [SK.index("right_shoulder"), SK.index("left_shoulder")]

@@ -243,11 +243,16 @@ def fresh_views(
     """Body-centred world poses (B, J, 3) m seen by one new random camera each (B, J, 3) m, camera frame:
     azimuth uniform over 360 degrees, elevation and roll uniform in `view`'s ranges, as the bank draws them
     (posebank.bank.views.draw_views)."""
-    b = len(pose_world_m)
-    azimuth = rng.uniform(0.0, 2 * np.pi, b)
-    elevation = np.deg2rad(rng.uniform(view.elevation_min_deg, view.elevation_max_deg, b))
-    roll = np.deg2rad(rng.uniform(-view.roll_max_deg, view.roll_max_deg, b))
-    return world_to_camera(np.asarray(pose_world_m, np.float64), view_rotation(azimuth, elevation, roll))
+    return world_to_camera(np.asarray(pose_world_m, np.float64), random_view_rotations(rng, len(pose_world_m), view))
+
+
+def random_view_rotations(rng: np.random.Generator, n: int, view: ViewConfig) -> npt.NDArray[np.float64]:
+    """(n, 3, 3) world-to-camera rotations of random cameras: azimuth uniform over 360 degrees, elevation and
+    roll uniform in `view`'s ranges (the bank's kind of view, drawn from `rng` rather than hashed per pose)."""
+    azimuth = rng.uniform(0.0, 2 * np.pi, n)
+    elevation = np.deg2rad(rng.uniform(view.elevation_min_deg, view.elevation_max_deg, n))
+    roll = np.deg2rad(rng.uniform(-view.roll_max_deg, view.roll_max_deg, n))
+    return view_rotation(azimuth, elevation, roll)
 
 
 # The arms and the legs as (root, middle, end) chains, in right/left pairs: mix_limbs exchanges each chain
