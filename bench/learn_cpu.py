@@ -5,9 +5,10 @@
     .venv/bin/python bench/learn_cpu.py --cpu-bf16 --learn-iterations 4800 --model-option refine_iters=2   # variants
 
 One command, no downloads. Steps (each timed):
-1. data, with the commands a user types: `posebank build-bank` on the bundled CMU sample (5 takes),
-   `posebank anchors` (K=10), and `posebank synth` twice: a training set (--train-images, with a
-   held-out "val" split of >= 100 images by synth's own hash split) and 32 images for memorisation.
+1. data, with the commands a user types: `posebank build-bank` on the bundled CMU sample (5 takes, 4 views;
+   `--source` and `--views` build it from other MoCap), `posebank anchors` (K=10), and `posebank synth`
+   twice: a training set (--train-images, with a held-out "val" split of >= 100 images by synth's own hash
+   split) and 32 images for memorisation.
    People are 1-2 per image, drawn at 170-300 px/m at 512 px height, i.e. at least 64 px tall at 128 px.
 2. memorisation: the "cpu" model preset (ResNet-18 FPN 128 channels wide, from random weights, GroupNorm; `posebank train
    --preset cpu`) trained on the 32 images only (no mirroring: exactly those images), then
@@ -51,9 +52,9 @@ PPI_METHODS = ("ppi", "ppi_paper", "ppi_release")
 # the OpenMP threads wait on each other, and decoding a 128 px JPEG costs ~3 ms.
 # K=10 anchor-poses: on 1,170 images each class sees twice the examples of K=20; held-out PPI PCK 0.432 against
 # 0.374 at 3000 iterations (BENCHMARKS.md, 2026-12-04).
-FULL = dict(train_images=1300, size=128, k=10, batch=4, mem_iterations=400, learn_iterations=3000, eval_every=750,
-            mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=0, cpu_bf16=False)  # fmt: skip
-SMOKE = dict(train_images=40, size=96, k=6, batch=2, mem_iterations=4, learn_iterations=4, eval_every=2,
+FULL = dict(views=4, train_images=1300, size=128, k=10, batch=4, mem_iterations=400, learn_iterations=3000,
+            eval_every=750, mem_eval_every=200, lr=3e-4, optimizer="adamw", workers=0, cpu_bf16=False)  # fmt: skip
+SMOKE = dict(views=4, train_images=40, size=96, k=6, batch=2, mem_iterations=4, learn_iterations=4, eval_every=2,
              mem_eval_every=4, lr=3e-4, optimizer="adamw", workers=0, cpu_bf16=False)  # fmt: skip
 
 
@@ -66,7 +67,8 @@ def build_data(work: Path, preset: dict[str, Any], smoke: bool) -> dict[str, Any
     t0 = time.perf_counter()
     size = f"{preset['size']}x{preset['size']}"
     common = ["--size", size, "--people", "1-2", "--scale", "170-300", "--workers", "2", "--overwrite"]
-    posebank("build-bank", "--source", f"cmu={DEMO_CMU}", "--out", str(work / "bank"), "--views", "4", "--overwrite")
+    sources = [a for src in preset["sources"] for a in ("--source", src)] or ["--source", f"cmu={DEMO_CMU}"]
+    posebank("build-bank", *sources, "--out", str(work / "bank"), "--views", str(preset["views"]), "--overwrite")
     posebank("anchors", "--bank", str(work / "bank"), "--out", str(work / "anchors"), "--k", str(preset["k"]),
              "--overwrite")  # fmt: skip
     # A tenth of the images, by synth's hash split, are held out as "val" (>= 100 of 1300).
@@ -156,8 +158,11 @@ def main() -> None:
                             help=f"default {value} ({SMOKE[key]} with --smoke)")  # fmt: skip
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a ModelConfig field over the cpu preset (repeatable), as `posebank train --model-option`")
+    parser.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                        help="MoCap of the bank, as `posebank build-bank --source` (default: the bundled CMU sample)")
     args = parser.parse_args()
     preset = dict(SMOKE if args.smoke else FULL)
+    preset["sources"] = tuple(args.source)
     preset.update({k: getattr(args, k) for k in FULL if getattr(args, k) is not None})
     preset["model_options"] = tuple(args.model_option)
 
