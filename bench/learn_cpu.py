@@ -140,7 +140,8 @@ def verdict(mem: dict[str, Any], learn: dict[str, Any]) -> dict[str, Any]:
         pck = final[method]["pck"] or 0.0
         out[f"learning_{method}_pck"] = pck
         out[f"learning_{method}_over_anchor_only"] = _round(pck / base) if base else None
-        out[f"learning_{method}_pass"] = pck >= 2 * base and pck >= (final["nms"]["pck"] or 0.0)
+        # A network that places nobody passes nothing, though 0 >= 2 x 0.
+        out[f"learning_{method}_pass"] = pck > 0 and pck >= 2 * base and pck >= (final["nms"]["pck"] or 0.0)
     out["learning_anchor_only_ppi_pck"] = base
     out["learning_nms_pck"] = final["nms"]["pck"]
     return out
