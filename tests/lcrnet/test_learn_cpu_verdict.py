@@ -1,0 +1,41 @@
+"""The pass/fail rules of bench/learn_cpu.py's verdict, on hand-built evaluation curves."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "learn_cpu.py"
+
+
+def load_learn_cpu() -> Any:
+    spec = importlib.util.spec_from_file_location("learn_cpu", BENCH)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def curve_point(ppi: float, nms: float, anchor_only: float) -> dict[str, Any]:
+    """One evaluation as `summary` gives it: every PPI setting at `ppi`."""
+    return {"ppi": {"pck": ppi, "detected": 1.0}, "ppi_paper": {"pck": ppi}, "ppi_release": {"pck": ppi},
+            "nms": {"pck": nms}, "anchor_only": {"ppi": {"pck": anchor_only}}}  # fmt: skip
+
+
+def test_learning_passes_only_at_twice_the_anchor_only_baseline_and_above_nms() -> None:
+    verdict = load_learn_cpu().verdict
+    mem = {"curve": [curve_point(0.9, 0.9, 0.3)]}
+
+    passed = verdict(mem, {"curve": [curve_point(0.5, 0.4, 0.25)]})
+    assert passed["memorisation_pass"] and passed["learning_ppi_pass"] and passed["learning_ppi_release_pass"]
+    assert passed["learning_ppi_over_anchor_only"] == 2.0
+
+    assert not verdict(mem, {"curve": [curve_point(0.49, 0.4, 0.25)]})["learning_ppi_pass"]  # under 2x
+    assert not verdict(mem, {"curve": [curve_point(0.5, 0.51, 0.25)]})["learning_ppi_pass"]  # under NMS
+
+
+def test_a_network_that_places_nobody_passes_nothing() -> None:
+    out = load_learn_cpu().verdict({"curve": [curve_point(0.0, 0.0, 0.0)]}, {"curve": [curve_point(0.0, 0.0, 0.0)]})
+    assert not out["memorisation_pass"]
+    assert not any(out[f"learning_{m}_pass"] for m in ("ppi", "ppi_paper", "ppi_release"))
+    assert out["learning_ppi_over_anchor_only"] is None
