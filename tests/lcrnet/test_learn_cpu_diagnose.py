@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
 from lcrnet.config import ModelConfig
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "learn_cpu_diagnose.py"
-
-
-def load_diagnose() -> Any:
-    spec = importlib.util.spec_from_file_location("learn_cpu_diagnose", BENCH)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 class Proposals:
@@ -34,7 +22,7 @@ class Proposals:
         return [self.raw]
 
 
-def test_own_class_proposals_are_told_from_the_others(anchors, skeleton, scene) -> None:  # type: ignore[no-untyped-def]
+def test_own_class_proposals_are_told_from_the_others(anchors, skeleton, scene, bench_script) -> None:  # type: ignore[no-untyped-def]
     box = (20.0, 10.0, 70.0, 90.0)
     own_k = 1
     image, target = scene([(own_k, box)])
@@ -50,7 +38,7 @@ def test_own_class_proposals_are_told_from_the_others(anchors, skeleton, scene) 
     off_2d[2] += 40.0
     raw = {"boxes": gt_box.repeat(3, 1), "scores": scores, "labels": labels, "pose_2d": off_2d,
            "pose_3d": truth_3d, "scale": torch.ones(2), "image_size": torch.tensor([96, 128])}  # fmt: skip
-    rows = load_diagnose().person_rows(Proposals(anchors, skeleton, raw), image, target)
+    rows = bench_script("learn_cpu_diagnose").person_rows(Proposals(anchors, skeleton, raw), image, target)
 
     assert len(rows) == 1
     row = rows[0]
@@ -63,11 +51,11 @@ def test_own_class_proposals_are_told_from_the_others(anchors, skeleton, scene) 
     assert np.isfinite(row["pck_anchor_weighted"])
 
 
-def test_people_without_proposals_on_them_give_no_row(anchors, skeleton, scene) -> None:  # type: ignore[no-untyped-def]
+def test_people_without_proposals_on_them_give_no_row(anchors, skeleton, scene, bench_script) -> None:  # type: ignore[no-untyped-def]
     image, target = scene([(0, (10.0, 10.0, 40.0, 80.0))])
     target["head_size"] = torch.tensor([8.0])
     j = anchors.num_joints
     raw = {"boxes": torch.tensor([[80.0, 10.0, 120.0, 90.0]]), "scores": torch.tensor([0.9]),
            "labels": torch.tensor([1]), "pose_2d": torch.zeros(1, j, 2), "pose_3d": torch.zeros(1, j, 3),
            "scale": torch.ones(2), "image_size": torch.tensor([96, 128])}  # fmt: skip
-    assert load_diagnose().person_rows(Proposals(anchors, skeleton, raw), image, target) == []
+    assert bench_script("learn_cpu_diagnose").person_rows(Proposals(anchors, skeleton, raw), image, target) == []

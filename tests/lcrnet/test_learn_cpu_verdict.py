@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "learn_cpu.py"
-
-
-def load_learn_cpu() -> Any:
-    spec = importlib.util.spec_from_file_location("learn_cpu", BENCH)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def curve_point(ppi: float, nms: float, anchor_only: float) -> dict[str, Any]:
@@ -22,8 +11,8 @@ def curve_point(ppi: float, nms: float, anchor_only: float) -> dict[str, Any]:
             "nms": {"pck": nms}, "anchor_only": {"ppi": {"pck": anchor_only}}}  # fmt: skip
 
 
-def test_learning_passes_only_at_twice_the_anchor_only_baseline_and_above_nms() -> None:
-    verdict = load_learn_cpu().verdict
+def test_learning_passes_only_at_twice_the_anchor_only_baseline_and_above_nms(bench_script) -> None:  # type: ignore[no-untyped-def]
+    verdict = bench_script("learn_cpu").verdict
     mem = {"curve": [curve_point(0.9, 0.9, 0.3)]}
 
     passed = verdict(mem, {"curve": [curve_point(0.5, 0.4, 0.25)]})
@@ -34,8 +23,8 @@ def test_learning_passes_only_at_twice_the_anchor_only_baseline_and_above_nms() 
     assert not verdict(mem, {"curve": [curve_point(0.5, 0.51, 0.25)]})["learning_ppi_pass"]  # under NMS
 
 
-def test_a_network_that_places_nobody_passes_nothing() -> None:
-    out = load_learn_cpu().verdict({"curve": [curve_point(0.0, 0.0, 0.0)]}, {"curve": [curve_point(0.0, 0.0, 0.0)]})
+def test_a_network_that_places_nobody_passes_nothing(bench_script) -> None:  # type: ignore[no-untyped-def]
+    out = bench_script("learn_cpu").verdict({"curve": [curve_point(0.0, 0.0, 0.0)]}, {"curve": [curve_point(0.0, 0.0, 0.0)]})
     assert not out["memorisation_pass"]
     assert not any(out[f"learning_{m}_pass"] for m in ("ppi", "ppi_paper", "ppi_release"))
     assert out["learning_ppi_over_anchor_only"] is None
