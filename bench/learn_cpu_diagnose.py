@@ -43,6 +43,11 @@ KEYS = ("own_anchor_score_share", "top_is_own_anchor", "pck_regressed_own", "pck
         "pck_anchor_other", "pck_regressed_weighted", "pck_anchor_weighted")  # fmt: skip
 
 
+def per_proposal_pck(poses_2d: np.ndarray, truth_2d: np.ndarray, visible: np.ndarray, head_size_px: float) -> np.ndarray:
+    """(P, J, 2) px poses against one person's (J, 2) px pose -> (P,) PCK@0.5 over its visible joints."""
+    return np.array([pck_correct(p, truth_2d, visible, head_size_px).sum() / visible.sum() for p in poses_2d])
+
+
 def person_rows(model: LCRNet, image: torch.Tensor, target: dict[str, torch.Tensor]) -> list[dict[str, float]]:
     """One row of KEYS per person of the image with a full-body box and proposals on it."""
     raw = model([image])[0]
@@ -61,15 +66,13 @@ def person_rows(model: LCRNet, image: torch.Tensor, target: dict[str, torch.Tens
     rows = []
     for g in np.flatnonzero(visible[:, list(model.skeleton.lower_body)].any(axis=1)):
         on = box_iou(gt_boxes[g : g + 1], boxes)[0] >= 0.5
-        if not (on & full_body).any():
+        mask = on & full_body
+        if not mask.any():
             continue
-
-        def pck(poses: np.ndarray) -> np.ndarray:
-            norm = float(target["head_size"][g])
-            return np.array([pck_correct(p, gt_2d[g], visible[g], norm).sum() / visible[g].sum() for p in poses])
-
-        reg, anc = pck(regressed_2d[on & full_body]), pck(anchor_2d[on & full_body])
-        is_own, s = anchor_of[on & full_body] == own[g], scores[on & full_body]
+        norm = float(target["head_size"][g])
+        reg = per_proposal_pck(regressed_2d[mask], gt_2d[g], visible[g], norm)
+        anc = per_proposal_pck(anchor_2d[mask], gt_2d[g], visible[g], norm)
+        is_own, s = anchor_of[mask] == own[g], scores[mask]
         on_scores, on_anchor = scores[on], anchor_of[on]
         rows.append({
             "own_anchor_score_share": on_scores[on_anchor == own[g]].sum() / on_scores.sum(),
