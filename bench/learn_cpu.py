@@ -146,7 +146,7 @@ def verdict(mem: dict[str, Any], learn: dict[str, Any]) -> dict[str, Any]:
     out["learning_nms_pck"] = final["nms"]["pck"]
     # Not a criterion: the same comparison without PPI's averaging, which lifts anchor poses far more than
     # regressed ones (bench/learn_cpu_diagnose.py, BENCHMARKS.md).
-    base_nms = final["anchor_only"].get("nms", {}).get("pck") or 0.0
+    base_nms = final["anchor_only"]["nms"]["pck"] or 0.0
     out["learning_nms_over_anchor_only_nms"] = _round((final["nms"]["pck"] or 0.0) / base_nms) if base_nms else None
     return out
 

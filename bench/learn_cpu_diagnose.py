@@ -45,7 +45,7 @@ KEYS = ("own_anchor_score_share", "top_is_own_anchor", "pck_regressed_own", "pck
 
 def per_proposal_pck(poses_2d: np.ndarray, truth_2d: np.ndarray, visible: np.ndarray, head_size_px: float) -> np.ndarray:
     """(P, J, 2) px poses against one person's (J, 2) px pose -> (P,) PCK@0.5 over its visible joints."""
-    return np.array([pck_correct(p, truth_2d, visible, head_size_px).sum() / visible.sum() for p in poses_2d])
+    return pck_correct(poses_2d, truth_2d[None], visible[None], np.full(len(poses_2d), head_size_px)).sum(1) / visible.sum()
 
 
 def person_rows(model: LCRNet, image: torch.Tensor, target: dict[str, torch.Tensor]) -> list[dict[str, float]]:
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = model_from_checkpoint(args.model).eval()
+    model = model_from_checkpoint(args.model)  # in eval mode
     dataset = PoseShardDataset(resolve_sources([args.data]), model.skeleton, split=args.split)
     rows: list[dict[str, float]] = []
     with raw_proposals(model), torch.no_grad():
